@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* knit.h - the whole public API of knit, an async runtime for C. */
+#ifndef KNIT_H
+#define KNIT_H
+
+#include "knit/common.h"
+#include "knit/version.h"
+#include "knit/rt.h"
+#include "knit/task.h"
+#include "knit/scope.h"
+#include "knit/group.h"
+#include "knit/time.h"
+#include "knit/net.h"
+
+#endif

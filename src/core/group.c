@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Task groups (knit/group.h) and knit_race.
+ *
+ * A group keeps its children on two lists: running, and done-but-not-
+ * reaped. A child that ends moves itself from one to the other and wakes
+ * the owner when the owner waits for it (next: any child; wait: the last).
+ * The group registers itself on its owner's list of groups so that the
+ * owner ending with children left is caught (knit__group_check_owner_exit).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+#include "knit/group.h"
+#include "knit/scope.h"
+
+struct knit_group_impl {
+    struct knit_list running;    /* children still running (group_link) */
+    struct knit_list done;       /* ended, not yet reaped (group_link) */
+    struct knit_list owner_link; /* on owner->groups while it holds tasks */
+    struct knit_task *owner;     /* the task that initialised it */
+    struct knit_waiter *waiter;  /* the owner, parked in next or wait */
+    size_t nrunning;             /* entries on running */
+    size_t ndone;                /* entries on done */
+    uint64_t nspawned;           /* children ever spawned (group_index) */
+    int first_err;               /* first child error, 0 if none */
+    unsigned flags;              /* KNIT_GROUP_* */
+    bool cancelled;              /* knit_group_cancel or fail-fast fired */
+    bool wait_all;               /* the waiter wants every child ended */
+};
+
+_Static_assert(sizeof(knit_group) >= sizeof(struct knit_group_impl),
+               "grow knit_group");
+
+static inline struct knit_group_impl *impl(knit_group *g)
+{
+    return (struct knit_group_impl *)(void *)g;
+}
+
+void knit_group_init(knit_group *g, unsigned flags)
+{
+    struct knit_group_impl *x = impl(g);
+    knit_list_init(&x->running);
+    knit_list_init(&x->done);
+    knit_list_init(&x->owner_link);
+    x->owner = knit__task();
+    x->waiter = NULL;
+    x->nrunning = x->ndone = 0;
+    x->nspawned = 0;
+    x->first_err = 0;
+    x->flags = flags;
+    x->cancelled = false;
+    x->wait_all = false;
+}
+
+static void cancel_children(struct knit_group_impl *x)
+{
+    struct knit_list *it, *tmp;
+    x->cancelled = true;
+    knit_list_for_each_safe(it, tmp, &x->running)
+    {
+        knit_cancel(knit_container_of(it, struct knit_task, group_link));
+    }
+}
+
+/* Spawns fn(arg) into @x; NULL when out of memory. */
+static struct knit_task *group_add(struct knit_group_impl *x, knit_fn fn,
+                                   void *arg)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        knit__panic("knit_group_spawn called outside a knit runtime");
+    struct knit_task *t = knit__spawn(w, NULL, fn, arg);
+    if (!t)
+        return NULL;
+    t->group = x;
+    t->group_index = x->nspawned++;
+    knit_list_push_back(&x->running, &t->group_link);
+    x->nrunning++;
+    if (x->owner && !knit_list_is_linked(&x->owner_link))
+        knit_list_push_back(&x->owner->groups, &x->owner_link);
+    return t;
+}
+
+int knit_group_spawn(knit_group *g, knit_fn fn, void *arg)
+{
+    struct knit_group_impl *x = impl(g);
+    if (x->cancelled)
+        return -ECANCELED;
+    return group_add(x, fn, arg) ? 0 : -ENOMEM;
+}
+
+void knit__group_task_done(struct knit_task *t)
+{
+    struct knit_group_impl *x = t->group;
+    knit_list_remove(&t->group_link);
+    knit_list_push_back(&x->done, &t->group_link);
+    x->nrunning--;
+    x->ndone++;
+    int r = t->result;
+    if (r < 0 && !(r == -ECANCELED && x->cancelled)) {
+        if (!x->first_err)
+            x->first_err = r;
+        if ((x->flags & KNIT_GROUP_FAIL_FAST) && !x->cancelled)
+            cancel_children(x);
+    }
+    if (x->waiter && (!x->wait_all || x->nrunning == 0)) {
+        struct knit_waiter *w = x->waiter;
+        x->waiter = NULL;
+        knit__wake(w, 0);
+    }
+}
+
+/* Frees a reaped child and returns its result. */
+static int reap(struct knit_group_impl *x, struct knit_task *t)
+{
+    int r = t->result;
+    knit_list_remove(&t->group_link);
+    x->ndone--;
+    t->group = NULL;
+    knit__task_free(t);
+    if (x->nrunning == 0 && x->ndone == 0)
+        knit_list_remove(&x->owner_link);
+    return r;
+}
+
+static void group_wait_cancel(struct knit_waiter *w)
+{
+    struct knit_group_impl *x = (struct knit_group_impl *)w->obj;
+    if (x->waiter == w)
+        x->waiter = NULL;
+}
+
+/* Parks until a child ends (or, with @all, until none runs). */
+static int park_on(struct knit_group_impl *x, bool all)
+{
+    struct knit_waiter w;
+    knit__waiter_init(&w, all ? "group wait" : "group next", x,
+                      group_wait_cancel);
+    x->waiter = &w;
+    x->wait_all = all;
+    return knit__wait(&w);
+}
+
+int knit_group_next(knit_group *g, int *result)
+{
+    struct knit_group_impl *x = impl(g);
+    while (knit_list_is_empty(&x->done)) {
+        if (x->nrunning == 0)
+            return -EPIPE;
+        int err = park_on(x, false);
+        if (err)
+            return err;
+    }
+    struct knit_task *t =
+        knit_container_of(x->done.next, struct knit_task, group_link);
+    int r = reap(x, t);
+    if (result)
+        *result = r;
+    return 0;
+}
+
+int knit_group_wait(knit_group *g)
+{
+    struct knit_group_impl *x = impl(g);
+    int err = 0;
+    while (x->nrunning > 0) {
+        err = park_on(x, true);
+        if (err)
+            break;
+    }
+    if (err) {
+        /* Cancelled while waiting: no child may outlive the group, so
+         * cancel them and wait again where nothing can interrupt us. */
+        cancel_children(x);
+        knit_scope shield;
+        knit_scope_enter_shielded(&shield, KNIT_FOREVER);
+        while (x->nrunning > 0)
+            park_on(x, true);
+        knit_scope_exit(&shield);
+    }
+    while (!knit_list_is_empty(&x->done))
+        reap(x, knit_container_of(x->done.next, struct knit_task, group_link));
+    int first = x->first_err;
+    x->first_err = 0;
+    x->cancelled = false;
+    return err ? err : first;
+}
+
+void knit_group_cancel(knit_group *g)
+{
+    cancel_children(impl(g));
+}
+
+size_t knit_group_len(const knit_group *g)
+{
+    const struct knit_group_impl *x =
+        (const struct knit_group_impl *)(const void *)g;
+    return x->nrunning + x->ndone;
+}
+
+void knit__group_check_owner_exit(struct knit_task *t)
+{
+    while (!knit_list_is_empty(&t->groups)) {
+        struct knit_group_impl *x = knit_container_of(
+            t->groups.next, struct knit_group_impl, owner_link);
+        fprintf(stderr,
+                "knit: task %llu (\"%s\") returned while its group still "
+                "holds %zu running and %zu unreaped tasks; call "
+                "knit_group_wait before returning\n",
+                (unsigned long long)t->id, t->name, x->nrunning, x->ndone);
+#ifndef NDEBUG
+        abort();
+#else
+        /* Release builds: the group's memory is about to go away with the
+         * owner's stack, so cut the children loose: cancelled, detached. */
+        struct knit_list *it, *tmp;
+        knit_list_for_each_safe(it, tmp, &x->done)
+        {
+            struct knit_task *c =
+                knit_container_of(it, struct knit_task, group_link);
+            reap(x, c);
+        }
+        knit_list_for_each_safe(it, tmp, &x->running)
+        {
+            struct knit_task *c =
+                knit_container_of(it, struct knit_task, group_link);
+            knit_list_remove(&c->group_link);
+            c->group = NULL;
+            c->detached = true;
+            knit_cancel(c);
+        }
+        knit_list_remove(&x->owner_link);
+#endif
+    }
+}
+
+int knit_race(int n, const knit_fn *fns, void *const *args, int *winner)
+{
+    if (n < 1 || !fns)
+        return -EINVAL;
+    knit_group g;
+    knit_group_init(&g, 0);
+    struct knit_group_impl *x = impl(&g);
+    int result = 0;
+    for (int i = 0; i < n; i++) {
+        if (!group_add(x, fns[i], args ? args[i] : NULL)) {
+            result = -ENOMEM;
+            break;
+        }
+    }
+    while (!result && knit_list_is_empty(&x->done))
+        result = park_on(x, false);
+    if (!result) {
+        struct knit_task *t =
+            knit_container_of(x->done.next, struct knit_task, group_link);
+        if (winner)
+            *winner = (int)t->group_index;
+        result = t->result;
+    }
+    /* The losers are cancelled and awaited; their results do not matter. */
+    cancel_children(x);
+    knit_group_wait(&g);
+    return result;
+}

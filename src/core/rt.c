@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The runtime object: knit_run (configuration, worker setup and
+ * teardown), statistics, the task dump, panics, and stack overflow
+ * reports (the SIGSEGV handler on an alternate stack).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+#include "knit/rt.h"
+
+#ifdef KNIT_TSAN
+void *__tsan_get_current_fiber(void);
+#endif
+
+/* Size of each worker's signal stack (ASan's handlers need room too). */
+#define ALTSTACK_SIZE (64u * 1024u)
+
+void knit_config_default(knit_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- panics and overflow reports --------------------------------------- */
+
+void knit__panic(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct knit_task *t = knit__task();
+    if (t)
+        fprintf(stderr, "knit: %s (in task %llu \"%s\")\n", msg,
+                (unsigned long long)t->id, t->name);
+    else
+        fprintf(stderr, "knit: %s\n", msg);
+    fflush(stderr);
+    abort();
+}
+
+/* Appends @s to buf at *n; async-signal-safe. */
+static void put_str(char *buf, size_t *n, size_t cap, const char *s)
+{
+    while (*s && *n + 1 < cap)
+        buf[(*n)++] = *s++;
+}
+
+static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v)
+{
+    char tmp[24];
+    int i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i > 0 && *n + 1 < cap)
+        buf[(*n)++] = tmp[--i];
+}
+
+/* Prints the overflow message and aborts. Async-signal-safe. */
+void knit__overflow_report(const struct knit_task *t)
+{
+    char buf[160];
+    size_t n = 0;
+    put_str(buf, &n, sizeof(buf), "knit: task \"");
+    put_str(buf, &n, sizeof(buf), t->name);
+    put_str(buf, &n, sizeof(buf), "\" overflowed its ");
+    put_u64(buf, &n, sizeof(buf), t->stack.size);
+    put_str(buf, &n, sizeof(buf), "-byte stack\n");
+    ssize_t r = write(STDERR_FILENO, buf, n);
+    (void)r;
+    /* abort() would run ASan's SIGABRT reporting on a broken stack. */
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+static struct sigaction old_segv;
+static struct sigaction old_bus;
+static int handler_users; /* runtimes that installed the handler */
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void segv_handler(int sig, siginfo_t *si, void *uctx)
+{
+    (void)uctx;
+    struct knit_worker *w = knit__tls_worker;
+    struct knit_task *t = w ? w->current : NULL;
+    if (t && t->stack.lo && knit__stack_is_guard_hit(&t->stack, si->si_addr))
+        knit__overflow_report(t);
+    /* Not a guard page: put the previous handler back and return, so the
+     * fault happens again and is handled as if knit were not here. */
+    sigaction(sig, sig == SIGSEGV ? &old_segv : &old_bus, NULL);
+}
+
+static void install_handler(void)
+{
+    pthread_mutex_lock(&handler_lock);
+    if (handler_users++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = segv_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &old_segv);
+        sigaction(SIGBUS, &sa, &old_bus);
+    }
+    pthread_mutex_unlock(&handler_lock);
+}
+
+static void uninstall_handler(void)
+{
+    pthread_mutex_lock(&handler_lock);
+    if (--handler_users == 0) {
+        sigaction(SIGSEGV, &old_segv, NULL);
+        sigaction(SIGBUS, &old_bus, NULL);
+    }
+    pthread_mutex_unlock(&handler_lock);
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s) || s == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
+    }
+    return s ? s : 1;
+}
+
+static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
+{
+    memset(w, 0, sizeof(*w));
+    w->rt = rt;
+    w->id = id;
+    w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
+    knit_list_init(&w->runq);
+    knit_list_init(&w->tasks);
+    knit__stack_pool_init(&w->stacks);
+    knit__clock_refresh(w);
+    knit__wheel_init(&w->wheel, w->now);
+    int err = knit__io_init(&w->io, &rt->cfg);
+    if (err)
+        return err;
+    /* The worker's own context runs on the thread's stack. */
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *lo;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+            w->sched.stack_lo = lo;
+            w->sched.stack_size = size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+#ifdef KNIT_TSAN
+    w->sched.tsan = __tsan_get_current_fiber();
+#endif
+    return 0;
+}
+
+static void worker_fini(struct knit_worker *w)
+{
+    /* Ended tasks whose handles were never given back. */
+    while (!knit_list_is_empty(&w->tasks)) {
+        struct knit_task *t =
+            knit_container_of(w->tasks.next, struct knit_task, all_link);
+        knit__task_free(t);
+    }
+    knit__task_cache_fini(w);
+    knit__io_fini(&w->io);
+    knit__stack_pool_fini(&w->stacks);
+}
+
+static int normalise(knit_config *cfg)
+{
+    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 ||
+        cfg->stall_ms < -1)
+        return -EINVAL;
+    if (cfg->clock != KNIT_CLOCK_MONOTONIC && cfg->clock != KNIT_CLOCK_MANUAL)
+        return -EINVAL;
+    if (cfg->io < KNIT_IO_AUTO || cfg->io > KNIT_IO_URING)
+        return -EINVAL;
+    if (cfg->stack_size == 0)
+        cfg->stack_size = KNIT_STACK_DEFAULT;
+    if (cfg->stack_size < KNIT_STACK_MIN || cfg->stack_size > KNIT_STACK_MAX)
+        return -EINVAL;
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (int)n : 1;
+    }
+    if (cfg->max_blocking_threads == 0)
+        cfg->max_blocking_threads = 512;
+    if (cfg->stall_ms == 0)
+        cfg->stall_ms = 20;
+    if (cfg->seed == 0)
+        cfg->seed = random_seed();
+    return 0;
+}
+
+/* Installs a signal stack for this thread; restores the old one in @old. */
+static void *altstack_push(stack_t *old)
+{
+    void *mem = malloc(ALTSTACK_SIZE);
+    if (!mem)
+        return NULL;
+    stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, old) < 0) {
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
+static void altstack_pop(void *mem, const stack_t *old)
+{
+    if (!mem)
+        return;
+    sigaltstack(old, NULL);
+    free(mem);
+}
+
+int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
+{
+    if (!main_fn)
+        return -EINVAL;
+    if (knit__worker())
+        return -EBUSY;
+    struct knit_rt *rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        return -ENOMEM;
+    int err;
+    if (cfg_in)
+        rt->cfg = *cfg_in;
+    err = normalise(&rt->cfg);
+    if (err)
+        goto out_free_rt;
+    rt->manual = rt->cfg.clock == KNIT_CLOCK_MANUAL;
+    rt->manual_now = 0;
+    /* One worker runs everything until the multi-worker scheduler lands. */
+    rt->nworkers = 1;
+    rt->workers = calloc((size_t)rt->nworkers, sizeof(*rt->workers));
+    if (!rt->workers) {
+        err = -ENOMEM;
+        goto out_free_rt;
+    }
+    struct knit_worker *w = &rt->workers[0];
+    err = worker_init(w, rt, 0);
+    if (err)
+        goto out_fini_worker;
+
+    stack_t old_ss;
+    w->altstack = altstack_push(&old_ss);
+    install_handler();
+    knit__tls_worker = w;
+
+    knit_task_opts o = {.name = "main"};
+    rt->main = knit__spawn(w, &o, main_fn, arg);
+    if (!rt->main) {
+        err = -ENOMEM;
+        goto out_restore;
+    }
+    /* complete() records main's result; the loop frees it on its end. */
+    rt->main->detached = true;
+    if (rt->cfg.stall_ms > 0)
+        knit__monitor_start(rt);
+    knit__worker_loop(w);
+    knit__monitor_stop(rt);
+    err = rt->main_result;
+
+out_restore:
+    knit__tls_worker = NULL;
+    uninstall_handler();
+    altstack_pop(w->altstack, &old_ss);
+out_fini_worker:
+    worker_fini(w);
+    free(rt->workers);
+out_free_rt:
+    free(rt);
+    return err;
+}
+
+/* ---- looking inside ------------------------------------------------------- */
+
+int knit_rt_stats(knit_stats *out)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        return -ESRCH;
+    struct knit_rt *rt = w->rt;
+    memset(out, 0, sizeof(*out));
+    out->seed = rt->cfg.seed;
+    out->workers = rt->nworkers;
+    out->io_backend = w->io.ops->name;
+    out->tasks_spawned = rt->spawned;
+    out->tasks_alive = w->nlive;
+    out->switches = w->ticks;
+    out->stacks_mapped = w->stacks.mapped;
+    out->stacks_in_use = w->stacks.in_use;
+    out->stacks_pooled = knit__stack_pool_free_count(&w->stacks);
+    out->stacks_guarded = w->stacks.guarded;
+    out->stacks_canary = w->stacks.canary;
+    out->timers_armed = w->wheel.armed;
+    out->stalls = atomic_load(&rt->stalls);
+    return 0;
+}
+
+static const char *state_name(const struct knit_task *t)
+{
+    switch (t->state) {
+    case KNIT_TASK_NEW:
+        return t->lazy ? "lazy, not started" : "new";
+    case KNIT_TASK_RUNNABLE:
+        return "runnable";
+    case KNIT_TASK_RUNNING:
+        return "running";
+    case KNIT_TASK_PARKED:
+        return "parked";
+    default:
+        return "done";
+    }
+}
+
+void knit_dump(FILE *out)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        return;
+    fprintf(out, "knit: worker %d, %llu live tasks, now=%lld ms, seed=%llu\n",
+            w->id, (unsigned long long)w->nlive, (long long)w->now,
+            (unsigned long long)w->rt->cfg.seed);
+    struct knit_list *it;
+    knit_list_for_each(it, &w->tasks)
+    {
+        const struct knit_task *t =
+            knit_container_of(it, struct knit_task, all_link);
+        fprintf(out, "  task %llu \"%s\": %s", (unsigned long long)t->id,
+                t->name, state_name(t));
+        if (t->state == KNIT_TASK_PARKED && t->waiter) {
+            fprintf(out, " on %s", t->waiter->what);
+            if (t->waiter->obj)
+                fprintf(out, " (%p)", t->waiter->obj);
+        }
+        if (t->state == KNIT_TASK_DONE)
+            fprintf(out, ", result %d, not joined", t->result);
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The scheduler: switching between tasks, the run queue, task start and
+ * end, and the worker loop that runs timers and the I/O driver.
+ *
+ * Switching. A task that parks or yields switches straight to the next
+ * runnable task (one context switch, no trip through the loop). Every
+ * KNIT_POLL_EVERY switches, and whenever the run queue is empty, it
+ * switches to the worker's own context instead, which refreshes the clock,
+ * fires timers and polls the driver, so a busy run queue cannot starve
+ * timers or I/O. A task that ends always returns to the worker context,
+ * which frees its stack (one cannot free the stack one runs on).
+ *
+ * Divisions: fiber switch with sanitizer annotations; run queue; entry and
+ * end of a task; parking; the worker loop.
+ */
+#include "core/sched.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/compiler.h"
+
+#ifdef KNIT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#ifdef KNIT_TSAN
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+#endif
+
+/* Switches into tasks between two visits of the worker loop (power of 2). */
+#define KNIT_POLL_EVERY 64u
+
+_Thread_local struct knit_worker *knit__tls_worker;
+
+/* ---- fiber switch -------------------------------------------------------- */
+
+/*
+ * Saves the running context in @from and resumes @to. @dying: @from will
+ * never be resumed (its stack is about to be freed), which ASan must know.
+ */
+static inline void fiber_switch(struct knit_fiber *from, struct knit_fiber *to,
+                                bool dying)
+{
+#ifdef KNIT_ASAN
+    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake,
+                                   to->stack_lo, to->stack_size);
+#else
+    (void)dying;
+#endif
+#ifdef KNIT_TSAN
+    __tsan_switch_to_fiber(to->tsan, 0);
+#endif
+    knit__ctx_switch(&from->ctx, &to->ctx);
+#ifdef KNIT_ASAN
+    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+}
+
+/* Publishes what the worker runs, for the stall monitor. */
+static inline void publish(struct knit_worker *w, struct knit_task *t)
+{
+    /* Release pairs with the monitor's acquire load of running: the
+     * monitor may then read t->name and t->id, written before the spawn
+     * returned. */
+    atomic_store_explicit(&w->switches_pub, w->ticks, memory_order_relaxed);
+    atomic_store_explicit(&w->running, t, memory_order_release);
+}
+
+/* ---- run queue ------------------------------------------------------------- */
+
+static inline void runq_push(struct knit_worker *w, struct knit_task *t)
+{
+    t->queued = true;
+    knit_list_push_back(&w->runq, &t->run_link);
+}
+
+static inline struct knit_task *runq_pop(struct knit_worker *w)
+{
+    struct knit_list *n = knit_list_pop_front(&w->runq);
+    if (!n)
+        return NULL;
+    struct knit_task *t = knit_container_of(n, struct knit_task, run_link);
+    t->queued = false;
+    return t;
+}
+
+void knit__ready(struct knit_task *t)
+{
+    if (t->queued || t->state == KNIT_TASK_DONE ||
+        t->state == KNIT_TASK_RUNNING)
+        return;
+    if (t->state == KNIT_TASK_PARKED)
+        t->state = KNIT_TASK_RUNNABLE;
+    runq_push(t->worker, t);
+}
+
+/* ---- switching away from the running task ---------------------------------- */
+
+/* Resumes @next (taken off the run queue) from the running task @cur. */
+static inline void switch_to_task(struct knit_worker *w,
+                                  struct knit_fiber *from,
+                                  struct knit_task *next)
+{
+    next->state = KNIT_TASK_RUNNING;
+    w->current = next;
+    w->ticks++;
+    publish(w, next);
+    fiber_switch(from, &next->fiber, false);
+}
+
+/* The running task @cur gives up the CPU (it is parked or queued). */
+static void switch_away(struct knit_worker *w, struct knit_task *cur)
+{
+    if (knit_unlikely(!knit__stack_canary_ok(&cur->stack)))
+        knit__overflow_report(cur);
+    struct knit_task *next = NULL;
+    if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
+        next = runq_pop(w);
+    if (next == cur) {
+        /* It yielded and nothing else is runnable: keep running. */
+        cur->state = KNIT_TASK_RUNNING;
+        w->ticks++;
+        return;
+    }
+    if (next) {
+        switch_to_task(w, &cur->fiber, next);
+    } else {
+        w->current = NULL;
+        publish(w, NULL);
+        fiber_switch(&cur->fiber, &w->sched, false);
+    }
+    /* Resumed: whoever switched here set w->current to cur. */
+}
+
+void knit__park(void)
+{
+    struct knit_worker *w = knit__worker();
+    struct knit_task *t = w->current;
+    t->state = KNIT_TASK_PARKED;
+    switch_away(w, t);
+}
+
+int knit_yield(void)
+{
+    struct knit_worker *w = knit__worker();
+    struct knit_task *t = w ? w->current : NULL;
+    if (!t)
+        return 0;
+    int err = knit__scope_err(t);
+    if (err)
+        return err;
+    t->state = KNIT_TASK_RUNNABLE;
+    runq_push(w, t);
+    switch_away(w, t);
+    return 0;
+}
+
+/* ---- task start and end ----------------------------------------------------------- */
+
+/*
+ * Records @t's end: result, task-locals, joiner, group. Runs on any stack;
+ * the caller disposes of @t's stack.
+ */
+static void complete(struct knit_task *t, int result);
+
+static KNIT_NORETURN void task_entry(void *arg)
+{
+    struct knit_task *t = arg;
+#ifdef KNIT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    int r = t->fn(t->arg);
+    struct knit_worker *w = t->worker;
+    complete(t, r);
+    /* The worker loop frees the stack we are standing on. */
+    w->dead = t;
+    w->current = NULL;
+    publish(w, NULL);
+    fiber_switch(&t->fiber, &w->sched, true);
+    KNIT_UNREACHABLE();
+}
+
+static void complete(struct knit_task *t, int result)
+{
+    struct knit_worker *w = t->worker;
+    knit__locals_run_dtors(t);
+    knit__group_check_owner_exit(t);
+    t->result = result;
+    t->state = KNIT_TASK_DONE;
+    t->waiter = NULL;
+    w->nlive--;
+    if (t == w->rt->main) {
+        w->rt->main_result = result;
+        w->rt->main_done = true;
+        w->rt->main = NULL; /* the struct is recycled once freed */
+    }
+    if (t->joiner) {
+        struct knit_waiter *j = t->joiner;
+        t->joiner = NULL;
+        knit__wake(j, 0);
+    }
+    if (t->group)
+        knit__group_task_done(t);
+}
+
+/* Gives the stack of the ended task @t back and frees @t if nobody will. */
+static void release(struct knit_worker *w, struct knit_task *t)
+{
+    knit__stack_free(&w->stacks, &t->stack);
+    t->stack.lo = NULL;
+#ifdef KNIT_TSAN
+    __tsan_destroy_fiber(t->fiber.tsan);
+    t->fiber.tsan = NULL;
+#endif
+    if (t->detached && !t->group)
+        knit__task_free(t);
+}
+
+void knit__task_finish_unstarted(struct knit_task *t, int result)
+{
+    if (t->queued) {
+        knit_list_remove(&t->run_link);
+        t->queued = false;
+    }
+    complete(t, result);
+    release(t->worker, t);
+}
+
+/* Prepares @t's context so that its first run enters task_entry. */
+void knit__task_prepare(struct knit_task *t)
+{
+    t->fiber.stack_lo = t->stack.lo;
+    t->fiber.stack_size = t->stack.size;
+    t->fiber.asan_fake = NULL;
+    knit__ctx_make(&t->fiber.ctx, t->stack.lo, t->stack.size, task_entry, t);
+#ifdef KNIT_TSAN
+    void *__tsan_create_fiber(unsigned flags);
+    t->fiber.tsan = __tsan_create_fiber(0);
+#endif
+}
+
+void knit__task_enqueue_new(struct knit_task *t)
+{
+    runq_push(t->worker, t);
+}
+
+/* ---- the worker loop -------------------------------------------------------------- */
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void knit__clock_refresh(struct knit_worker *w)
+{
+    w->now = w->rt->manual ? w->rt->manual_now : monotonic_ms();
+}
+
+static void reap_dead(struct knit_worker *w)
+{
+    struct knit_task *t = w->dead;
+    if (t) {
+        w->dead = NULL;
+        release(w, t);
+    }
+}
+
+/* Polls the driver and timers once; blocks when nothing is runnable. */
+static void poll_events(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    knit__clock_refresh(w);
+    knit__wheel_advance(&w->wheel, w->now);
+    if (!knit_list_is_empty(&w->runq)) {
+        if (w->io.armed)
+            w->io.ops->poll(&w->io, 0);
+        return;
+    }
+    if (rt->manual) {
+        /* Idle on the manual clock: let ready I/O in, then jump straight
+         * to the next timer. With no timer, only I/O can wake us. */
+        w->io.ops->poll(&w->io, 0);
+        if (!knit_list_is_empty(&w->runq))
+            return;
+        int64_t next = knit__wheel_next(&w->wheel);
+        if (next >= 0) {
+            if (next > rt->manual_now)
+                rt->manual_now = next;
+            knit__clock_refresh(w);
+            knit__wheel_advance(&w->wheel, w->now);
+            return;
+        }
+        w->io.ops->poll(&w->io, -1);
+        return;
+    }
+    int64_t next = knit__wheel_next(&w->wheel);
+    int64_t timeout = next < 0 ? -1 : (next > w->now ? next - w->now : 0);
+    w->io.ops->poll(&w->io, timeout);
+    knit__clock_refresh(w);
+    knit__wheel_advance(&w->wheel, w->now);
+}
+
+void knit__worker_loop(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    for (;;) {
+        reap_dead(w);
+        if (rt->main_done) {
+            if (w->nlive == 0)
+                break;
+            if (!rt->shutdown_cancelled) {
+                /* Main returned: cancel what is left and wait for it. */
+                rt->shutdown_cancelled = true;
+                knit__cancel_all(w);
+                continue;
+            }
+        }
+        poll_events(w);
+        struct knit_task *t = runq_pop(w);
+        if (t)
+            switch_to_task(w, &w->sched, t);
+    }
+}

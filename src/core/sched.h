@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The runtime's private core: tasks, workers and the runtime object, and
+ * the scheduler operations every other area uses (make a task runnable,
+ * park the running one, read the clock).
+ *
+ * Threading today: one worker thread runs every task of a runtime, so the
+ * structures below are worker-local and take no locks. Fields that other
+ * threads will touch once the multi-worker scheduler lands are marked.
+ */
+#ifndef KNIT_CORE_SCHED_H
+#define KNIT_CORE_SCHED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/ctx.h"
+#include "core/list.h"
+#include "core/stack.h"
+#include "core/waitq.h"
+#include "io/driver.h"
+#include "knit/rt.h"
+#include "knit/task.h"
+#include "time/wheel.h"
+
+struct knit_worker;
+struct knit_rt;
+
+/* A machine context plus what the sanitizers need to know about it. */
+struct knit_fiber {
+    struct knit_ctx ctx;  /* saved registers */
+    const void *stack_lo; /* the stack it runs on (for ASan) */
+    size_t stack_size;
+    void *asan_fake;      /* ASan fake-stack handle while switched out */
+    void *tsan;           /* TSan fiber */
+};
+
+/* A cancel scope (the private layout behind knit_scope). */
+struct knit_scope_impl {
+    struct knit_scope_impl *parent; /* enclosing scope, NULL for the root */
+    struct knit_task *task;         /* the task it belongs to */
+    struct knit_timer timer;        /* the deadline, when one is set */
+    int64_t deadline;               /* KNIT_FOREVER or absolute ms */
+    int err;                        /* 0, -ETIMEDOUT or -ECANCELED */
+    bool shield;                    /* hides the enclosing scopes */
+};
+
+enum knit_task_state {
+    KNIT_TASK_NEW,      /* spawned, has not run yet (queued, or lazy) */
+    KNIT_TASK_RUNNABLE, /* has run; on a run queue again */
+    KNIT_TASK_RUNNING,  /* on its worker's CPU */
+    KNIT_TASK_PARKED,   /* waiting on task->waiter */
+    KNIT_TASK_DONE,     /* fn returned; result is valid */
+};
+
+struct knit_group_impl;
+
+struct knit_task {
+    struct knit_fiber fiber;       /* context and stack bounds */
+    struct knit_stack stack;       /* its stack, until it ends */
+    struct knit_worker *worker;    /* the worker it runs on */
+    struct knit_list run_link;     /* on worker->runq; worker-local */
+    struct knit_list all_link;     /* on worker->tasks until freed */
+    knit_fn fn;                    /* the body */
+    void *arg;                     /* its argument */
+    int result;                    /* fn's result once DONE */
+    uint8_t state;                 /* enum knit_task_state */
+    bool detached;                 /* freed when it ends */
+    bool joined;                   /* a join has taken the result */
+    bool lazy;                     /* waits for knit_task_start/join */
+    bool queued;                   /* on a run queue (run_link linked) */
+    struct knit_waiter *waiter;    /* what it is parked on, if PARKED */
+    struct knit_waiter *joiner;    /* the task waiting in knit_join */
+    struct knit_scope_impl *scope; /* innermost entered scope */
+    struct knit_scope_impl root;   /* outermost scope; knit_cancel fires it */
+    struct knit_group_impl *group; /* owning group, or NULL */
+    struct knit_list group_link;   /* on group->running or group->done */
+    uint64_t group_index;          /* spawn order within its group */
+    struct knit_list groups;       /* groups this task initialised */
+    uint64_t id;                   /* unique, from 1 */
+    char name[32];                 /* NUL-terminated, may be empty */
+    void *locals[KNIT_TASK_LOCALS]; /* task-local values */
+};
+
+struct knit_worker {
+    struct knit_fiber sched;     /* the worker thread's own context */
+    struct knit_task *current;   /* running task, NULL in the loop */
+    struct knit_rt *rt;          /* the runtime */
+    struct knit_list runq;       /* runnable tasks, FIFO */
+    struct knit_list tasks;      /* every task struct of this worker */
+    uint64_t ntasks;             /* entries on tasks */
+    uint64_t nlive;              /* of those, not yet DONE */
+    struct knit_task *dead;      /* ended task whose stack awaits release */
+    struct knit_wheel wheel;     /* timers */
+    struct knit_io io;           /* I/O driver */
+    struct knit_stack_pool stacks; /* stacks */
+    struct knit_task *free_tasks;  /* recycled task structs (run_link.next) */
+    unsigned nfree_tasks;
+    int64_t now;                 /* cached clock, ms */
+    uint64_t ticks;              /* switches into tasks */
+    uint64_t rng;                /* scheduler randomness, from the seed */
+    int id;                      /* 0-based */
+    /* Read by the stall monitor thread. */
+    _Atomic(uint64_t) switches_pub;     /* ticks, published */
+    _Atomic(struct knit_task *) running; /* current task, published */
+    void *altstack;              /* sigaltstack for overflow reports */
+};
+
+struct knit_rt {
+    knit_config cfg;             /* normalised configuration */
+    struct knit_worker *workers; /* cfg.workers entries */
+    int nworkers;
+    struct knit_task *main;      /* the first task */
+    int main_result;
+    bool main_done;
+    bool shutdown_cancelled;     /* remaining tasks have been cancelled */
+    bool manual;                 /* KNIT_CLOCK_MANUAL */
+    int64_t manual_now;          /* the manual clock */
+    uint64_t spawned;            /* tasks spawned */
+    atomic_uint_fast64_t stalls; /* stall reports */
+    pthread_t monitor;           /* the stall monitor thread */
+    bool monitor_running;
+    atomic_bool monitor_stop;
+    pthread_mutex_t monitor_lock; /* with monitor_cond, to stop it quickly */
+    pthread_cond_t monitor_cond;
+};
+
+/* The worker of the calling thread, NULL outside a runtime. */
+extern _Thread_local struct knit_worker *knit__tls_worker;
+static inline struct knit_worker *knit__worker(void)
+{
+    return knit__tls_worker;
+}
+
+/* The running task, NULL when in the scheduler loop or outside. */
+static inline struct knit_task *knit__task(void)
+{
+    struct knit_worker *w = knit__worker();
+    return w ? w->current : NULL;
+}
+
+/* Makes @t runnable (it must be NEW-but-started, or PARKED). */
+void knit__ready(struct knit_task *t);
+
+/* Switches away from the running task until something readies it. */
+void knit__park(void);
+
+/* The cached clock of @w. */
+static inline int64_t knit__now(struct knit_worker *w)
+{
+    return w->now;
+}
+
+/* The error of the innermost fired scope visible to @t, or 0. */
+int knit__scope_err(const struct knit_task *t);
+
+/* Prepares @t's root scope. */
+void knit__scope_root_init(struct knit_task *t);
+
+/* Fires @s with @err (first error wins) and wakes its task if needed. */
+void knit__scope_fire(struct knit_scope_impl *s, int err);
+
+/* Task lifecycle pieces shared by task.c, sched.c and group.c. */
+struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
+                              knit_fn fn, void *arg);
+void knit__task_free(struct knit_task *t);
+void knit__group_task_done(struct knit_task *t);
+void knit__task_prepare(struct knit_task *t);      /* context for first run */
+void knit__task_enqueue_new(struct knit_task *t);  /* queue a NEW task */
+/* Ends a task that never ran (cancelled before start) with @result. */
+void knit__task_finish_unstarted(struct knit_task *t, int result);
+void knit__locals_run_dtors(struct knit_task *t);
+void knit__task_cache_fini(struct knit_worker *w);
+void knit__cancel_all(struct knit_worker *w);     /* shutdown */
+
+/* Re-reads the clock (monotonic or manual) into w->now. */
+void knit__clock_refresh(struct knit_worker *w);
+/* Runs the worker loop until main has ended and every task with it. */
+void knit__worker_loop(struct knit_worker *w);
+void knit__group_check_owner_exit(struct knit_task *t);
+
+/* Prints "knit: <message> (task "<name>" id N)" and aborts. */
+_Noreturn void knit__panic(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Stall monitor (monitor.c). */
+int knit__monitor_start(struct knit_rt *rt);
+void knit__monitor_stop(struct knit_rt *rt);
+
+/* Stack overflow reporting (rt.c). */
+void knit__overflow_report(const struct knit_task *t);
+
+#endif

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Cancel scopes (knit/scope.h): a chain of scopes per task, innermost
+ * first, ending at the task's root scope.
+ *
+ * A blocking call asks knit__scope_err() for the first fired scope on the
+ * chain, stopping after a shield. Firing a scope wakes its task when the
+ * task is parked and the scope is visible from where it is parked (no
+ * shield in between). Deadlines are wheel timers embedded in the scope,
+ * disarmed on exit, so a scope costs no allocation.
+ */
+#include <errno.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+#include "knit/scope.h"
+#include "knit/time.h"
+
+_Static_assert(sizeof(knit_scope) >= sizeof(struct knit_scope_impl),
+               "grow knit_scope");
+
+static inline struct knit_scope_impl *impl(knit_scope *s)
+{
+    return (struct knit_scope_impl *)(void *)s;
+}
+
+static inline const struct knit_scope_impl *cimpl(const knit_scope *s)
+{
+    return (const struct knit_scope_impl *)(const void *)s;
+}
+
+int knit__scope_err(const struct knit_task *t)
+{
+    for (const struct knit_scope_impl *x = t->scope; x; x = x->parent) {
+        if (x->err)
+            return x->err;
+        if (x->shield)
+            break;
+    }
+    return 0;
+}
+
+/* True when a call parked in @t's innermost scope is inside @s. */
+static bool is_visible(const struct knit_task *t,
+                       const struct knit_scope_impl *s)
+{
+    for (const struct knit_scope_impl *x = t->scope; x; x = x->parent) {
+        if (x == s)
+            return true;
+        if (x->shield)
+            return false;
+    }
+    return false;
+}
+
+void knit__scope_fire(struct knit_scope_impl *s, int err)
+{
+    if (s->err)
+        return;
+    s->err = err;
+    struct knit_task *t = s->task;
+    knit__wheel_cancel(&t->worker->wheel, &s->timer);
+    struct knit_waiter *w = t->waiter;
+    if (t->state == KNIT_TASK_PARKED && w && is_visible(t, s)) {
+        if (w->cancel)
+            w->cancel(w);
+        knit__wake(w, err);
+    }
+}
+
+static void deadline_fired(struct knit_timer *tm)
+{
+    struct knit_scope_impl *s =
+        knit_container_of(tm, struct knit_scope_impl, timer);
+    knit__scope_fire(s, -ETIMEDOUT);
+}
+
+void knit__scope_root_init(struct knit_task *t)
+{
+    struct knit_scope_impl *r = &t->root;
+    r->parent = NULL;
+    r->task = t;
+    r->deadline = KNIT_FOREVER;
+    r->err = 0;
+    r->shield = false;
+    knit_list_init(&r->timer.link);
+    t->scope = r;
+}
+
+static void enter(knit_scope *s, int64_t deadline, bool shield)
+{
+    struct knit_task *t = knit__task();
+    if (!t)
+        knit__panic("knit_scope_enter called outside a task");
+    struct knit_scope_impl *x = impl(s);
+    x->parent = t->scope;
+    x->task = t;
+    x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
+    x->err = 0;
+    x->shield = shield;
+    knit_list_init(&x->timer.link);
+    t->scope = x;
+    if (x->deadline == KNIT_FOREVER)
+        return;
+    struct knit_worker *w = t->worker;
+    if (x->deadline <= knit__now(w))
+        x->err = -ETIMEDOUT;
+    else
+        knit__wheel_arm(&w->wheel, &x->timer, x->deadline, deadline_fired);
+}
+
+void knit_scope_enter(knit_scope *s, int64_t deadline)
+{
+    enter(s, deadline, false);
+}
+
+void knit_scope_enter_shielded(knit_scope *s, int64_t deadline)
+{
+    enter(s, deadline, true);
+}
+
+int knit_scope_exit(knit_scope *s)
+{
+    struct knit_scope_impl *x = impl(s);
+    struct knit_task *t = knit__task();
+    if (!t || t->scope != x)
+        knit__panic("knit_scope_exit: the scope is not the innermost scope "
+                    "of the calling task (exited out of order or twice?)");
+    knit__wheel_cancel(&t->worker->wheel, &x->timer);
+    t->scope = x->parent;
+    return x->err;
+}
+
+void knit_scope_cancel(knit_scope *s)
+{
+    knit__scope_fire(impl(s), -ECANCELED);
+}
+
+bool knit_scope_is_fired(const knit_scope *s)
+{
+    return cimpl(s)->err != 0;
+}
+
+int64_t knit_scope_deadline(const knit_scope *s)
+{
+    int64_t d = KNIT_FOREVER;
+    for (const struct knit_scope_impl *x = cimpl(s); x; x = x->parent) {
+        if (x->deadline != KNIT_FOREVER && (d == KNIT_FOREVER || x->deadline < d))
+            d = x->deadline;
+        if (x->shield)
+            break;
+    }
+    return d;
+}
+
+int knit_timeout(int64_t ms, knit_fn fn, void *arg)
+{
+    knit_scope s;
+    int64_t deadline = ms < 0 ? KNIT_FOREVER : knit_now() + ms;
+    knit_scope_enter(&s, deadline);
+    int r = fn(arg);
+    int err = knit_scope_exit(&s);
+    if (err == -ETIMEDOUT && r < 0)
+        return -ETIMEDOUT;
+    return r;
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Task stacks: mmap'd, committed lazily by the kernel as they are touched,
+ * pooled for reuse, and carved from large regions so that a million stacks
+ * cost a few thousand mappings instead of a million.
+ *
+ * Each slot of a region is [one page][stack]. Up to a guard budget (a
+ * quarter of vm.max_map_count) the page is made PROT_NONE, so an overflow
+ * faults and the SIGSEGV handler names the task. Past the budget the page
+ * stays mapped as a red zone and only the canary word at the bottom of the
+ * stack, checked on every switch, catches an overflow (a one-time warning
+ * says so). Both kinds carry the canary.
+ *
+ * A pool belongs to one worker; regions are never unmapped before the pool
+ * is destroyed, so a stack may be freed into a pool other than the one it
+ * came from.
+ */
+#ifndef KNIT_CORE_STACK_H
+#define KNIT_CORE_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KNIT_STACK_DEFAULT (64u * 1024u)
+#define KNIT_STACK_MIN (8u * 1024u)
+#define KNIT_STACK_MAX (1024u * 1024u * 1024u)
+#define KNIT_STACK_CANARY UINT64_C(0x6b6e69745f737461) /* "knit_sta" */
+#define KNIT_STACK_CLASSES 8
+
+struct knit_stack {
+    void *lo;     /* lowest usable byte; the canary word sits here */
+    size_t size;  /* usable bytes above lo */
+    bool guarded; /* the page below lo is PROT_NONE */
+};
+
+/* A growable array of free stacks, used as a LIFO. */
+struct knit_stack_list {
+    struct knit_stack *v; /* entries */
+    size_t n;             /* entries used */
+    size_t cap;           /* entries allocated */
+};
+
+/* Free stacks of one size, plus the region being carved for that size. */
+struct knit_stack_class {
+    size_t size;              /* usable size of every stack here */
+    struct knit_stack_list warm; /* free, pages still committed; LIFO */
+    struct knit_stack_list cold; /* free, pages given back to the kernel */
+    char *carve;              /* next unused slot of the current region */
+    size_t carve_left;        /* unused slots left in it */
+};
+
+struct knit_stack_region {
+    struct knit_stack_region *next; /* all regions of the pool */
+    void *base;                     /* the mapping */
+    size_t len;                     /* its length */
+};
+
+struct knit_stack_pool {
+    struct knit_stack_class classes[KNIT_STACK_CLASSES];
+    int nclasses;                     /* classes[] entries in use */
+    struct knit_stack_region *regions; /* unmapped by knit__stack_pool_fini */
+    uint64_t mapped;  /* stacks carved so far */
+    uint64_t in_use;  /* stacks handed out and not freed */
+    uint64_t guarded; /* stacks carved with a guard page */
+    uint64_t canary;  /* stacks carved without (past the budget) */
+};
+
+void knit__stack_pool_init(struct knit_stack_pool *p);
+void knit__stack_pool_fini(struct knit_stack_pool *p);
+
+/*
+ * Hands out a stack of at least @size usable bytes (rounded up to pages),
+ * with its canary set. Returns 0 or -ENOMEM.
+ */
+int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
+                      struct knit_stack *out);
+
+/* Gives @s back to @p for reuse. */
+void knit__stack_free(struct knit_stack_pool *p, const struct knit_stack *s);
+
+/* False when the canary word at the bottom of @s was overwritten. */
+static inline bool knit__stack_canary_ok(const struct knit_stack *s)
+{
+    return *(const volatile uint64_t *)s->lo == KNIT_STACK_CANARY;
+}
+
+/* True when @addr lies in the guard page (or red zone) below @s. */
+bool knit__stack_is_guard_hit(const struct knit_stack *s, const void *addr);
+
+/* Free stacks held by @p across all sizes. */
+uint64_t knit__stack_pool_free_count(const struct knit_stack_pool *p);
+
+/* Page size, cached. */
+size_t knit__page_size(void);
+
+#endif

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The public task API: spawn, join, detach, cancel, start, task-locals,
+ * and the task struct cache.
+ *
+ * A task struct lives until both it has ended and its handle was given
+ * back (join, detach, or its group reaped it). Its stack lives only until
+ * it ends, so a finished task that nobody joined costs one small struct.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+
+/* Recycled task structs kept per worker. */
+#define FREE_TASKS_MAX 1024
+
+static _Atomic(uint64_t) next_task_id = 1;
+
+static struct knit_task *task_alloc(struct knit_worker *w)
+{
+    struct knit_task *t = w->free_tasks;
+    if (t) {
+        w->free_tasks = (struct knit_task *)t->run_link.next;
+        w->nfree_tasks--;
+    } else {
+        t = malloc(sizeof(*t));
+        if (!t)
+            return NULL;
+    }
+    memset(t, 0, sizeof(*t));
+    return t;
+}
+
+void knit__task_free(struct knit_task *t)
+{
+    struct knit_worker *w = t->worker;
+    knit_list_remove(&t->all_link);
+    w->ntasks--;
+    if (w->nfree_tasks < FREE_TASKS_MAX) {
+        t->run_link.next = (struct knit_list *)w->free_tasks;
+        w->free_tasks = t;
+        w->nfree_tasks++;
+    } else {
+        free(t);
+    }
+}
+
+void knit__task_cache_fini(struct knit_worker *w)
+{
+    while (w->free_tasks) {
+        struct knit_task *t = w->free_tasks;
+        w->free_tasks = (struct knit_task *)t->run_link.next;
+        free(t);
+    }
+    w->nfree_tasks = 0;
+}
+
+struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
+                              knit_fn fn, void *arg)
+{
+    size_t size = o && o->stack_size ? o->stack_size : w->rt->cfg.stack_size;
+    if (!fn || size < KNIT_STACK_MIN || size > KNIT_STACK_MAX)
+        return NULL;
+    struct knit_task *t = task_alloc(w);
+    if (!t)
+        return NULL;
+    if (knit__stack_alloc(&w->stacks, size, &t->stack) != 0) {
+        t->worker = w;
+        knit_list_init(&t->all_link);
+        w->ntasks++;
+        knit__task_free(t);
+        return NULL;
+    }
+    t->worker = w;
+    t->fn = fn;
+    t->arg = arg;
+    t->state = KNIT_TASK_NEW;
+    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    if (o && o->name) {
+        strncpy(t->name, o->name, sizeof(t->name) - 1);
+        t->name[sizeof(t->name) - 1] = '\0';
+    }
+    knit_list_init(&t->run_link);
+    knit_list_init(&t->group_link);
+    knit_list_init(&t->groups);
+    knit__scope_root_init(t);
+    knit__task_prepare(t);
+    knit_list_push_back(&w->tasks, &t->all_link);
+    w->ntasks++;
+    w->nlive++;
+    w->rt->spawned++;
+    t->lazy = o && o->lazy;
+    if (!t->lazy)
+        knit__task_enqueue_new(t);
+    return t;
+}
+
+static struct knit_worker *worker_or_panic(const char *what)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        knit__panic("%s called outside a knit runtime", what);
+    return w;
+}
+
+knit_task *knit_spawn(knit_fn fn, void *arg)
+{
+    return knit__spawn(worker_or_panic("knit_spawn"), NULL, fn, arg);
+}
+
+knit_task *knit_spawn_with(const knit_task_opts *o, knit_fn fn, void *arg)
+{
+    return knit__spawn(worker_or_panic("knit_spawn_with"), o, fn, arg);
+}
+
+void knit_task_start(knit_task *t)
+{
+    if (t->lazy && t->state == KNIT_TASK_NEW && !t->queued) {
+        t->lazy = false;
+        knit__task_enqueue_new(t);
+    }
+}
+
+static void join_cancel(struct knit_waiter *w)
+{
+    struct knit_task *t = (struct knit_task *)w->obj;
+    if (t->joiner == w)
+        t->joiner = NULL;
+}
+
+int knit_join(knit_task *t)
+{
+    if (t->joined || t->detached || t->group)
+        knit__panic("knit_join on task %llu (\"%s\"), which is joined, "
+                    "detached or owned by a group",
+                    (unsigned long long)t->id, t->name);
+    if (t == knit__task())
+        knit__panic("a task cannot join itself");
+    if (t->state != KNIT_TASK_DONE) {
+        if (t->joiner)
+            knit__panic("two tasks join task %llu at once",
+                        (unsigned long long)t->id);
+        knit_task_start(t);
+        struct knit_waiter w;
+        knit__waiter_init(&w, "join", t, join_cancel);
+        t->joiner = &w;
+        int err = knit__wait(&w);
+        if (err)
+            return err;
+    }
+    int r = t->result;
+    t->joined = true;
+    knit__task_free(t);
+    return r;
+}
+
+void knit_detach(knit_task *t)
+{
+    if (t->joined || t->detached || t->group)
+        knit__panic("knit_detach on task %llu, which is joined, detached "
+                    "or owned by a group",
+                    (unsigned long long)t->id);
+    if (t->state == KNIT_TASK_DONE) {
+        knit__task_free(t);
+        return;
+    }
+    t->detached = true;
+    knit_task_start(t);
+}
+
+void knit_cancel(knit_task *t)
+{
+    if (t->state == KNIT_TASK_DONE)
+        return;
+    if (t->state == KNIT_TASK_NEW) {
+        /* Never ran: it ends now with -ECANCELED and never runs fn. */
+        t->root.err = -ECANCELED;
+        knit__task_finish_unstarted(t, -ECANCELED);
+        return;
+    }
+    knit__scope_fire(&t->root, -ECANCELED);
+}
+
+void knit__cancel_all(struct knit_worker *w)
+{
+    struct knit_list *it, *tmp;
+    knit_list_for_each_safe(it, tmp, &w->tasks)
+    {
+        struct knit_task *t = knit_container_of(it, struct knit_task,
+                                                all_link);
+        /* A NEW task is finished (and maybe freed) on the spot, so the
+         * safe iterator must not look at it again: tmp was read first. */
+        knit_cancel(t);
+    }
+}
+
+knit_task *knit_current(void)
+{
+    return knit__task();
+}
+
+uint64_t knit_task_id(const knit_task *t)
+{
+    return t->id;
+}
+
+const char *knit_task_name(const knit_task *t)
+{
+    return t->name;
+}
+
+/* ---- task-locals ----------------------------------------------------------- */
+
+static _Atomic(int) nlocal_keys;
+static void (*local_dtors[KNIT_TASK_LOCALS])(void *);
+
+int knit_task_local_new(void (*dtor)(void *value))
+{
+    int key = atomic_fetch_add(&nlocal_keys, 1);
+    if (key >= KNIT_TASK_LOCALS) {
+        atomic_fetch_sub(&nlocal_keys, 1);
+        return -EAGAIN;
+    }
+    local_dtors[key] = dtor;
+    return key;
+}
+
+void *knit_task_local_get(int key)
+{
+    struct knit_task *t = knit__task();
+    if (!t || key < 0 || key >= KNIT_TASK_LOCALS)
+        return NULL;
+    return t->locals[key];
+}
+
+int knit_task_local_set(int key, void *value)
+{
+    struct knit_task *t = knit__task();
+    if (key < 0 || key >= atomic_load(&nlocal_keys))
+        return -EINVAL;
+    if (!t)
+        return -ESRCH;
+    t->locals[key] = value;
+    return 0;
+}
+
+void knit__locals_run_dtors(struct knit_task *t)
+{
+    int n = atomic_load_explicit(&nlocal_keys, memory_order_relaxed);
+    for (int k = 0; k < n; k++) {
+        void *v = t->locals[k];
+        if (v && local_dtors[k]) {
+            t->locals[k] = NULL;
+            local_dtors[k](v);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The waiter record's operations (see waitq.h): park on one, wake one, and
+ * the two helpers for plain FIFO wait lists.
+ */
+#include "core/waitq.h"
+
+#include "core/compiler.h"
+#include "core/sched.h"
+
+void knit__waiter_init(struct knit_waiter *w, const char *what,
+                       const void *obj, knit_waiter_cancel_fn cancel)
+{
+    knit_list_init(&w->link);
+    w->task = knit__task();
+    w->result = 0;
+    w->cancel = cancel;
+    w->what = what;
+    w->obj = obj;
+}
+
+int knit__wait(struct knit_waiter *w)
+{
+    struct knit_task *t = w->task;
+    if (!t)
+        knit__panic("a blocking knit call was made outside a task");
+    int err = knit__scope_err(t);
+    if (knit_unlikely(err)) {
+        if (w->cancel)
+            w->cancel(w);
+        return err;
+    }
+    t->waiter = w;
+    knit__park();
+    return w->result;
+}
+
+void knit__wake(struct knit_waiter *w, int result)
+{
+    struct knit_task *t = w->task;
+    w->result = result;
+    if (t->waiter == w)
+        t->waiter = NULL;
+    knit__ready(t);
+}
+
+void knit__waiter_unlink(struct knit_waiter *w)
+{
+    knit_list_remove(&w->link);
+}
+
+bool knit__wq_wake_one(struct knit_list *q, int result)
+{
+    struct knit_list *n = knit_list_pop_front(q);
+    if (!n)
+        return false;
+    knit__wake(knit_container_of(n, struct knit_waiter, link), result);
+    return true;
+}
+
+int knit__wq_wake_all(struct knit_list *q, int result)
+{
+    int n = 0;
+    while (knit__wq_wake_one(q, result))
+        n++;
+    return n;
+}
+

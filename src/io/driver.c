@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Driver selection and the readiness wait built on it (knit_wait_fd).
+ */
+#include "io/driver.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched.h"
+#include "knit/net.h"
+
+int knit__io_init(struct knit_io *io, const knit_config *cfg)
+{
+    memset(io, 0, sizeof(*io));
+    int want = cfg->io;
+    const char *env = getenv("KNIT_IO");
+    if (env && want == KNIT_IO_AUTO) {
+        if (strcmp(env, "epoll") == 0)
+            want = KNIT_IO_EPOLL;
+        else if (strcmp(env, "uring") == 0)
+            want = KNIT_IO_URING;
+    }
+    /* io_uring arrives with the networking issue; until then every
+     * request is served by epoll, and knit_rt_stats says so. */
+    (void)want;
+    io->ops = &knit__io_epoll;
+    return io->ops->init(io, cfg);
+}
+
+void knit__io_fini(struct knit_io *io)
+{
+    if (io->ops)
+        io->ops->fini(io);
+    io->ops = NULL;
+}
+
+void knit__io_ready(struct knit_io_wait *w, int revents)
+{
+    w->revents = revents;
+    w->io->armed--;
+    knit__wake(&w->w, revents);
+}
+
+static void io_wait_cancel(struct knit_waiter *wt)
+{
+    struct knit_io_wait *w = knit_container_of(wt, struct knit_io_wait, w);
+    if (knit_list_is_linked(&w->fd_link)) {
+        w->io->ops->disarm(w->io, w);
+        w->io->armed--;
+    }
+}
+
+int knit_wait_fd(int fd, int events)
+{
+    if (fd < 0 || events == 0 || (events & ~(POLLIN | POLLOUT)))
+        return -EINVAL;
+    struct knit_worker *wk = knit__worker();
+    if (!wk || !wk->current)
+        knit__panic("knit_wait_fd called outside a task");
+    struct knit_io_wait w;
+    knit__waiter_init(&w.w, "fd", NULL, io_wait_cancel);
+    knit_list_init(&w.fd_link);
+    w.io = &wk->io;
+    w.fd = fd;
+    w.events = events;
+    w.revents = 0;
+    int err = knit__scope_err(wk->current);
+    if (err)
+        return err;
+    err = wk->io.ops->arm(&wk->io, &w);
+    if (err == -EPERM)
+        return events; /* regular files and the like are always ready */
+    if (err)
+        return err;
+    wk->io.armed++;
+    return knit__wait(&w.w);
+}

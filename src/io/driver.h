@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The I/O driver interface: a runtime ops table (SQLite io_methods) so one
+ * binary can run on either backend. Each worker owns one struct knit_io.
+ *
+ * arm() (readiness, oneshot) is mandatory; submit() (completion) is
+ * optional and arrives with the io_uring backend. Backends keep their state
+ * private to their file, return -errno and never panic.
+ */
+#ifndef KNIT_IO_DRIVER_H
+#define KNIT_IO_DRIVER_H
+
+#include <stdint.h>
+
+#include "core/list.h"
+#include "core/waitq.h"
+#include "knit/rt.h"
+
+struct knit_io;
+
+/* A task waiting for readiness of one fd; lives on the task's stack. */
+struct knit_io_wait {
+    struct knit_waiter w;     /* the parked task */
+    struct knit_list fd_link; /* on the backend's per-fd list while armed */
+    struct knit_io *io;       /* the driver it is armed in */
+    int fd;                   /* the file descriptor */
+    int events;               /* POLLIN and/or POLLOUT */
+    int revents;              /* ready events, set when it fires */
+};
+
+struct knit_io_ops {
+    const char *name; /* "epoll", "uring" */
+    int (*init)(struct knit_io *io, const knit_config *cfg);
+    void (*fini)(struct knit_io *io);
+    /* Arms @w oneshot; 0, -EPERM for fds that cannot be polled, -errno. */
+    int (*arm)(struct knit_io *io, struct knit_io_wait *w);
+    /* Disarms @w if armed; idempotent. */
+    void (*disarm)(struct knit_io *io, struct knit_io_wait *w);
+    /* Waits up to @timeout_ms (-1 forever, 0 not at all) and calls
+     * knit__io_ready for each ready wait; returns how many, or -errno. */
+    int (*poll)(struct knit_io *io, int64_t timeout_ms);
+    /* Interrupts a poll() in progress or the next one; from any thread. */
+    int (*wake)(struct knit_io *io);
+};
+
+struct knit_io {
+    const struct knit_io_ops *ops; /* the backend */
+    void *state;                   /* the backend's private state */
+    uint64_t armed;                /* waits currently armed */
+};
+
+extern const struct knit_io_ops knit__io_epoll;
+
+/* Picks and initialises the backend asked for by @cfg (or KNIT_IO). */
+int knit__io_init(struct knit_io *io, const knit_config *cfg);
+void knit__io_fini(struct knit_io *io);
+
+/* Called by a backend when @w is ready: records @revents, wakes the task. */
+void knit__io_ready(struct knit_io_wait *w, int revents);
+
+#endif

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Hierarchical timer wheel (see wheel.h for the contract). This file holds,
+ * in order: the geometry (which level and slot a deadline belongs in), slot
+ * insertion, arm and cancel, the search for the earliest occupied slot, and
+ * advance, which fires level-0 slots and cascades higher ones.
+ *
+ * Geometry. Level L has 64 slots of 64^L ms, so it spans 64^(L+1) ms. Seen
+ * from elapsed (e), the levels split the future into disjoint ranges that
+ * grow with the level: level 0 holds the rest of e's 64 ms block, one
+ * deadline per slot; level 1 the rest of e's 4096 ms block, 64 ms per slot;
+ * and so on up to level 5, whose slots are 2^30 ms wide. Level 5 is also a
+ * ring: its slots at or behind e's own index hold deadlines in the next
+ * 2^36 ms block (one rotation ahead), which is what lets any deadline up to
+ * e + 2^36 be held even when that crosses a 2^36 boundary.
+ *
+ * Invariants (checked by the randomized test against a reference model):
+ *
+ * I1 Placement. An armed timer sits in the slot that locate() computes from
+ *    its deadline and the *current* elapsed: deadlines <= elapsed in level
+ *    0 at elapsed's own index (the "due slot"), later ones at the level of
+ *    the highest bit where deadline and elapsed differ. Advance preserves
+ *    this because it visits slots in time order and never moves elapsed
+ *    past the start of an occupied slot without processing it; a slot's
+ *    index at its level does not change while elapsed stays before it.
+ *    Two consequences: every timer with a given deadline is in the same
+ *    slot, and cancel can recompute a timer's slot instead of storing it.
+ *
+ * I2 Order. Level-0 lists are sorted by (deadline, seq); only the due slot
+ *    can hold different deadlines, so elsewhere this is plain seq order.
+ *    Higher-level lists are sorted by seq only: their order matters only
+ *    when they cascade, and seq order there makes equal deadlines land in
+ *    their level-0 slot in arm order.
+ *
+ * I3 Occupied. Bit s of levels[L].occupied is set iff slots[s] is
+ *    non-empty.
+ *
+ * I4 Horizon. 0 <= deadline <= elapsed + 2^36 for every armed timer; arm
+ *    clamps deadlines to that range and rewrites t->deadline, so the
+ *    deadline a timer reports is the one at which it really fires.
+ *
+ * During a fire callback, elapsed is the time being fired (the deadline of
+ * the timer, or the old elapsed for a timer that was already overdue), so
+ * a callback arming a timer relative to elapsed sees the time it fires at.
+ */
+#include "time/wheel.h"
+
+#include <assert.h>
+#include <stddef.h>
+
+#include "core/compiler.h"
+
+#define SLOT_BITS 6
+#define SLOT_MASK ((uint64_t)KNIT_WHEEL_SLOTS - 1)
+/* 2^36 ms: what level 5 spans, and the farthest a deadline may be ahead. */
+#define HORIZON ((int64_t)1 << (SLOT_BITS * KNIT_WHEEL_LEVELS))
+/*
+ * The largest elapsed the wheel accepts: next_slot() computes times up to
+ * two horizons past elapsed (the start of e's 2^36 block plus one rotation
+ * plus a slot) and must not overflow. That is still 290 million years of ms.
+ */
+#define MAX_ELAPSED (INT64_MAX - 2 * HORIZON)
+
+_Static_assert(KNIT_WHEEL_SLOTS == 1 << SLOT_BITS,
+               "one 64-bit occupied word per level");
+_Static_assert(SLOT_BITS * KNIT_WHEEL_LEVELS < 62, "times fit in int64_t");
+
+static struct knit_timer *timer_of(struct knit_list *n)
+{
+    return knit_container_of(n, struct knit_timer, link);
+}
+
+static uint64_t slot_bit(unsigned slot)
+{
+    return UINT64_C(1) << slot;
+}
+
+/* Rotates right, so that bit @n of @x becomes bit 0. */
+static uint64_t rotr64(uint64_t x, unsigned n)
+{
+    n &= 63;
+    return (x >> n) | (x << ((64 - n) & 63));
+}
+
+/*
+ * The level for a deadline after @elapsed: where the highest differing bit
+ * falls. The low six bits are forced on so the answer is at least level 0
+ * even for neighbours, and a difference at or above bit 36 (a deadline in
+ * the next 2^36 block) goes to level 5, whose ring holds it (I4 keeps it
+ * less than one rotation away).
+ */
+static unsigned level_for(int64_t elapsed, int64_t deadline)
+{
+    uint64_t masked = ((uint64_t)elapsed ^ (uint64_t)deadline) | SLOT_MASK;
+
+    if (masked >= (uint64_t)HORIZON)
+        masked = (uint64_t)HORIZON - 1;
+    return (unsigned)(63 - __builtin_clzll(masked)) / SLOT_BITS;
+}
+
+/* The slot list for @deadline under the current elapsed (invariant I1). */
+static struct knit_list *locate(struct knit_wheel *w, int64_t deadline,
+                                unsigned *level, unsigned *slot)
+{
+    if (deadline <= w->elapsed) {
+        *level = 0;
+        *slot = (unsigned)((uint64_t)w->elapsed & SLOT_MASK);
+    } else {
+        *level = level_for(w->elapsed, deadline);
+        *slot = (unsigned)(((uint64_t)deadline >> (SLOT_BITS * *level)) &
+                           SLOT_MASK);
+    }
+    return &w->levels[*level].slots[*slot];
+}
+
+/* True when @u must stay after @t in a list of @level (invariant I2). */
+static bool goes_after(const struct knit_timer *u, const struct knit_timer *t,
+                       unsigned level)
+{
+    if (level == 0 && u->deadline != t->deadline)
+        return u->deadline > t->deadline;
+    return u->seq > t->seq;
+}
+
+/*
+ * Links @t into its slot, keeping the list sorted. The walk starts at the
+ * tail and is O(1) on every common path: a freshly armed timer has the
+ * largest seq, and outside the due slot a level-0 list holds one deadline;
+ * a cascade only ever fills slots that are empty (every lower slot starts
+ * before the one cascading, so all of them have been emptied first). Only
+ * an overdue deadline armed out of order walks past later-due timers in
+ * the due slot.
+ */
+static void insert(struct knit_wheel *w, struct knit_timer *t)
+{
+    unsigned level;
+    unsigned slot;
+    struct knit_list *head = locate(w, t->deadline, &level, &slot);
+    struct knit_list *pos = head->prev;
+
+    while (pos != head && goes_after(timer_of(pos), t, level))
+        pos = pos->prev;
+    knit_list_insert_after(pos, &t->link);
+    w->levels[level].occupied |= slot_bit(slot);
+}
+
+void knit__wheel_init(struct knit_wheel *w, int64_t now)
+{
+    assert(now >= 0 && now <= MAX_ELAPSED);
+    w->elapsed = now;
+    w->next_seq = 0;
+    w->armed = 0;
+    for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
+        w->levels[l].occupied = 0;
+        for (unsigned s = 0; s < KNIT_WHEEL_SLOTS; s++)
+            knit_list_init(&w->levels[l].slots[s]);
+    }
+}
+
+void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
+                     int64_t deadline, knit_timer_fn fire)
+{
+    assert(!knit__timer_is_armed(t));
+    /*
+     * Negative deadlines are all overdue anyway (elapsed >= 0); making them
+     * 0 keeps knit__wheel_next() from ever returning a deadline that reads
+     * as its "nothing armed" -1. Both operands are >= 0 below, so the
+     * subtraction cannot overflow even for INT64_MAX ("never").
+     */
+    if (deadline < 0)
+        deadline = 0;
+    else if (deadline - w->elapsed > HORIZON)
+        deadline = w->elapsed + HORIZON;
+    t->deadline = deadline;
+    t->seq = w->next_seq++;
+    t->fire = fire;
+    insert(w, t);
+    w->armed++;
+}
+
+void knit__wheel_cancel(struct knit_wheel *w, struct knit_timer *t)
+{
+    unsigned level;
+    unsigned slot;
+    struct knit_list *head;
+
+    if (!knit__timer_is_armed(t))
+        return;
+    head = locate(w, t->deadline, &level, &slot);
+    /* A lone node's neighbours are both its list head: check I1 cheaply. */
+    assert(t->link.next != t->link.prev || t->link.prev == head);
+    knit_list_remove(&t->link);
+    if (knit_list_is_empty(head))
+        w->levels[level].occupied &= ~slot_bit(slot);
+    w->armed--;
+}
+
+/*
+ * Finds the occupied slot that starts first, and when it starts. Because
+ * the levels cover disjoint, increasing ranges of the future, that slot is
+ * on the lowest non-empty level, at the first occupied index from
+ * elapsed's own index on (rotating the bitmap makes that a ctz). Returns
+ * false when the wheel is empty.
+ */
+static bool next_slot(const struct knit_wheel *w, unsigned *level,
+                      unsigned *slot, int64_t *when)
+{
+    for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
+        uint64_t occupied = w->levels[l].occupied;
+        unsigned shift = SLOT_BITS * l;
+        unsigned cur;
+        unsigned from;
+        unsigned s;
+        int64_t start;
+
+        if (occupied == 0)
+            continue;
+        cur = (unsigned)(((uint64_t)w->elapsed >> shift) & SLOT_MASK);
+        /*
+         * Level 0's own index is the due slot and comes first. Above it,
+         * the own index is empty except on level 5, where it holds the
+         * next rotation and so comes last: start the search after it.
+         */
+        from = l == 0 ? cur : cur + 1;
+        s = (from + (unsigned)__builtin_ctzll(rotr64(occupied, from))) &
+            (unsigned)SLOT_MASK;
+        start = (w->elapsed & ~(((int64_t)1 << (shift + SLOT_BITS)) - 1)) +
+                ((int64_t)s << shift);
+        /*
+         * Level 0 starts at elapsed itself for the due slot. Above it, a
+         * slot at or behind elapsed's index only occurs on level 5 and
+         * means the next rotation of the ring.
+         */
+        if (l > 0 && start <= w->elapsed) {
+            assert(l == KNIT_WHEEL_LEVELS - 1);
+            start += HORIZON;
+        }
+        *level = l;
+        *slot = s;
+        *when = start;
+        return true;
+    }
+    return false;
+}
+
+int64_t knit__wheel_next(const struct knit_wheel *w)
+{
+    const struct knit_list *head;
+    const struct knit_list *n;
+    unsigned level;
+    unsigned slot;
+    int64_t when;
+    int64_t min;
+
+    if (!next_slot(w, &level, &slot, &when))
+        return -1;
+    head = &w->levels[level].slots[slot];
+    /* Level 0 lists are sorted by deadline (I2): the front is the least. */
+    min = timer_of(head->next)->deadline;
+    if (level == 0)
+        return min;
+    /*
+     * A higher slot covers 64^level ms in seq order, so scan it. This is
+     * O(slot size) but only runs when the worker is about to sleep, and the
+     * slot that starts first holds the earliest deadline since slots cover
+     * disjoint ranges.
+     */
+    knit_list_for_each(n, head)
+    {
+        const struct knit_timer *t =
+            knit_container_of(n, const struct knit_timer, link);
+
+        if (t->deadline < min)
+            min = t->deadline;
+    }
+    return min;
+}
+
+/*
+ * Fires level-0 @slot, whose time is elapsed. Popping one timer at a time
+ * (rather than detaching the list) lets callbacks cancel timers still in
+ * it, and lets overdue timers they arm, which land in this same slot
+ * because it is now the due slot, fire in (deadline, seq) order with it.
+ */
+static int fire_slot(struct knit_wheel *w, unsigned slot)
+{
+    struct knit_wheel_level *lv = &w->levels[0];
+    struct knit_list *head = &lv->slots[slot];
+    struct knit_list *n;
+    int fired = 0;
+
+    while ((n = knit_list_pop_front(head)) != NULL) {
+        struct knit_timer *t = timer_of(n);
+
+        /* Clear before the callback, which may arm into this slot again. */
+        if (knit_list_is_empty(head))
+            lv->occupied &= ~slot_bit(slot);
+        w->armed--;
+        fired++;
+        t->fire(t);
+    }
+    return fired;
+}
+
+/*
+ * Moves every timer of a higher-level slot, whose start is now elapsed, to
+ * the finer slots that now cover it (a deadline equal to the start goes to
+ * the due slot). No callback runs here, so detaching the list first is safe.
+ */
+static void cascade(struct knit_wheel *w, unsigned level, unsigned slot)
+{
+    struct knit_wheel_level *lv = &w->levels[level];
+    struct knit_list batch;
+    struct knit_list *n;
+
+    knit_list_init(&batch);
+    knit_list_splice_back(&batch, &lv->slots[slot]);
+    lv->occupied &= ~slot_bit(slot);
+    /* Taken in seq order, so equal deadlines stay in arm order (I2). */
+    while ((n = knit_list_pop_front(&batch)) != NULL)
+        insert(w, timer_of(n));
+}
+
+int knit__wheel_advance(struct knit_wheel *w, int64_t now)
+{
+    unsigned level;
+    unsigned slot;
+    int64_t when;
+    int fired = 0;
+
+    /* Never backwards, but overdue timers fire whatever @now says. */
+    if (now < w->elapsed)
+        now = w->elapsed;
+    assert(now <= MAX_ELAPSED);
+    /*
+     * Slots are taken strictly in time order and re-searched after each,
+     * since callbacks and cascades change what is occupied. Each visit
+     * either fires timers or moves them to a lower level, so a jump of any
+     * length costs O(slots visited + timers moved), not O(ms).
+     */
+    while (next_slot(w, &level, &slot, &when) && when <= now) {
+        w->elapsed = when;
+        if (level == 0)
+            fired += fire_slot(w, slot);
+        else
+            cascade(w, level, slot);
+    }
+    w->elapsed = now;
+    return fired;
+}
