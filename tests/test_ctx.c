@@ -211,15 +211,15 @@ struct live_digest {
 };
 
 /*
- * Keeps eight integers and eight doubles live across every switch, more
- * than there are callee-saved registers, so both the saved registers and
- * the spill slots on the stack are exercised. Every step feeds on the
- * previous value, so a clobber in any round changes the digest. The round
- * counter lives in memory and the step input n is a pseudo-random
- * sequence: a plain counter would hold the same value in both peers at
- * every switch (compilers rewrite "for (n = k; ...)" to count from 0),
- * hiding a register the switch forgot. With no peer it runs the same code
- * without switching, which yields the expected digest.
+ * Keeps eight integers and eight doubles live across every switch, at
+ * least as many as there are callee-saved registers of each kind, so the
+ * saved registers (and, on x86-64, spill slots) are all exercised. Every
+ * step feeds on the previous value, so a clobber in any round changes the
+ * digest. The round counter lives in memory and the step input n is a
+ * pseudo-random sequence: a plain counter would hold the same value in
+ * both peers at every switch (compilers rewrite "for (n = k; ...)" to
+ * count from 0), hiding a register the switch forgot. With no peer it
+ * runs the same code without switching, which yields the expected digest.
  */
 static KNIT_NOINLINE struct live_digest live_run(struct co *self,
                                                  struct co *peer, long k)
@@ -398,7 +398,10 @@ static void each_context_keeps_its_own_rounding_mode(void **state)
     assert_true(c->done);
     assert_int_equal(rounding_mode(), FE_TONEAREST);
 
-    /* A new context starts in round to nearest, like a new process. */
+    /*
+     * A new context starts in round to nearest: the assembly backends
+     * set the process default, ucontext copies main's (nearest here).
+     */
     assert_int_equal(seen[0], FE_TONEAREST);
     assert_int_equal(seen[1], FE_UPWARD);
     assert_int_equal(seen[2], FE_TOWARDZERO);
@@ -414,7 +417,7 @@ static void alignment_body(struct co *self)
      * so a misaligned start shows up in every frame below it. The frame
      * address is 16-aligned exactly when the stack was: on x86-64 it is
      * rsp - 8 after the call pushed the return address (rsp % 16 == 8),
-     * on AArch64 sp itself.
+     * on AArch64 the frame record, a multiple of 16 below the entry sp.
      */
     _Alignas(16) volatile unsigned char probe[16];
 

@@ -5,8 +5,10 @@
  * A group keeps its children on two lists: running, and done-but-not-
  * reaped. A child that ends moves itself from one to the other and wakes
  * the owner when the owner waits for it (next: any child; wait: the last).
- * The group registers itself on its owner's list of groups so that the
- * owner ending with children left is caught (knit__group_check_owner_exit).
+ * The owner task counts the children its groups hold, and each child
+ * records its owner, so that an owner ending with children left is caught
+ * (knit__group_check_owner_exit) without touching the group, which lived
+ * on the owner's stack and is gone by then.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +22,6 @@
 struct knit_group_impl {
     struct knit_list running;    /* children still running (group_link) */
     struct knit_list done;       /* ended, not yet reaped (group_link) */
-    struct knit_list owner_link; /* on owner->groups while it holds tasks */
     struct knit_task *owner;     /* the task that initialised it */
     struct knit_waiter *waiter;  /* the owner, parked in next or wait */
     size_t nrunning;             /* entries on running */
@@ -45,8 +46,9 @@ void knit_group_init(knit_group *g, unsigned flags)
     struct knit_group_impl *x = impl(g);
     knit_list_init(&x->running);
     knit_list_init(&x->done);
-    knit_list_init(&x->owner_link);
     x->owner = knit__task();
+    if (!x->owner)
+        knit__panic("knit_group_init called outside a task");
     x->waiter = NULL;
     x->nrunning = x->ndone = 0;
     x->nspawned = 0;
@@ -77,11 +79,11 @@ static struct knit_task *group_add(struct knit_group_impl *x, knit_fn fn,
     if (!t)
         return NULL;
     t->group = x;
+    t->group_owner = x->owner;
     t->group_index = x->nspawned++;
     knit_list_push_back(&x->running, &t->group_link);
     x->nrunning++;
-    if (x->owner && !knit_list_is_linked(&x->owner_link))
-        knit_list_push_back(&x->owner->groups, &x->owner_link);
+    x->owner->group_held++;
     return t;
 }
 
@@ -122,8 +124,7 @@ static int reap(struct knit_group_impl *x, struct knit_task *t)
     x->ndone--;
     t->group = NULL;
     knit__task_free(t);
-    if (x->nrunning == 0 && x->ndone == 0)
-        knit_list_remove(&x->owner_link);
+    x->owner->group_held--;
     return r;
 }
 
@@ -204,38 +205,47 @@ size_t knit_group_len(const knit_group *g)
 
 void knit__group_check_owner_exit(struct knit_task *t)
 {
-    while (!knit_list_is_empty(&t->groups)) {
-        struct knit_group_impl *x = knit_container_of(
-            t->groups.next, struct knit_group_impl, owner_link);
-        fprintf(stderr,
-                "knit: task %llu (\"%s\") returned while its group still "
-                "holds %zu running and %zu unreaped tasks; call "
-                "knit_group_wait before returning\n",
-                (unsigned long long)t->id, t->name, x->nrunning, x->ndone);
-#ifndef NDEBUG
-        abort();
-#else
-        /* Release builds: the group's memory is about to go away with the
-         * owner's stack, so cut the children loose: cancelled, detached. */
-        struct knit_list *it, *tmp;
-        knit_list_for_each_safe(it, tmp, &x->done)
-        {
-            struct knit_task *c =
-                knit_container_of(it, struct knit_task, group_link);
-            reap(x, c);
+    if (t->group_held == 0)
+        return;
+    struct knit_worker *w = t->worker;
+    size_t running = 0, done = 0;
+    struct knit_list *it, *tmp;
+    knit_list_for_each(it, &w->tasks)
+    {
+        struct knit_task *c = knit_container_of(it, struct knit_task, all_link);
+        if (c->group && c->group_owner == t) {
+            if (c->state == KNIT_TASK_DONE)
+                done++;
+            else
+                running++;
         }
-        knit_list_for_each_safe(it, tmp, &x->running)
-        {
-            struct knit_task *c =
-                knit_container_of(it, struct knit_task, group_link);
-            knit_list_remove(&c->group_link);
-            c->group = NULL;
+    }
+    fprintf(stderr,
+            "knit: task %llu (\"%s\") returned while its group still holds "
+            "%zu running and %zu unreaped tasks; call knit_group_wait before "
+            "returning\n",
+            (unsigned long long)t->id, t->name, running, done);
+#ifndef NDEBUG
+    abort();
+#endif
+    /* Release builds: the group's memory went away with the owner's
+     * stack, so cut the children loose: cancelled and detached. */
+    knit_list_for_each_safe(it, tmp, &w->tasks)
+    {
+        struct knit_task *c = knit_container_of(it, struct knit_task, all_link);
+        if (!c->group || c->group_owner != t)
+            continue;
+        c->group = NULL;
+        c->group_owner = NULL;
+        knit_list_init(&c->group_link);
+        if (c->state == KNIT_TASK_DONE) {
+            knit__task_free(c);
+        } else {
             c->detached = true;
             knit_cancel(c);
         }
-        knit_list_remove(&x->owner_link);
-#endif
     }
+    t->group_held = 0;
 }
 
 int knit_race(int n, const knit_fn *fns, void *const *args, int *winner)

@@ -78,7 +78,8 @@ struct knit_task {
     struct knit_group_impl *group; /* owning group, or NULL */
     struct knit_list group_link;   /* on group->running or group->done */
     uint64_t group_index;          /* spawn order within its group */
-    struct knit_list groups;       /* groups this task initialised */
+    struct knit_task *group_owner; /* the task that owns @group */
+    uint64_t group_held;           /* tasks held by groups this task owns */
     uint64_t id;                   /* unique, from 1 */
     char name[32];                 /* NUL-terminated, may be empty */
     void *locals[KNIT_TASK_LOCALS]; /* task-local values */

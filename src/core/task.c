@@ -86,7 +86,6 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
     }
     knit_list_init(&t->run_link);
     knit_list_init(&t->group_link);
-    knit_list_init(&t->groups);
     knit__scope_root_init(t);
     knit__task_prepare(t);
     knit_list_push_back(&w->tasks, &t->all_link);
