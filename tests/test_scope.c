@@ -228,6 +228,39 @@ static void timeout_returns_the_result_or_etimedout(void **state)
     assert_int_equal(kt_run(t_timeout, NULL), 0);
 }
 
+static int sleep_in_timeout(void *arg)
+{
+    (void)arg;
+    return knit_timeout(100, slow, (void *)1000);
+}
+
+static int t_cancel_outranks_timeout(void *arg)
+{
+    (void)arg;
+    knit_task *t = knit_spawn(sleep_in_timeout, NULL);
+    assert_int_equal(knit_sleep(50), 0);
+    knit_cancel(t);
+    /* The deadline passes too before t runs again. */
+    knit_clock_advance(60);
+    assert_int_equal(knit_join(t), -ECANCELED);
+
+    knit_scope outer, inner;
+    knit_scope_enter(&outer, KNIT_FOREVER);
+    knit_scope_enter(&inner, knit_now() + 10);
+    assert_int_equal(knit_sleep(100), -ETIMEDOUT);
+    knit_scope_cancel(&outer);
+    assert_int_equal(knit_sleep(100), -ECANCELED);
+    assert_int_equal(knit_scope_exit(&inner), -ETIMEDOUT);
+    assert_int_equal(knit_scope_exit(&outer), -ECANCELED);
+    return 0;
+}
+
+static void cancellation_outranks_an_expired_deadline(void **state)
+{
+    (void)state;
+    assert_int_equal(kt_run(t_cancel_outranks_timeout, NULL), 0);
+}
+
 /* 200 nested scopes, each with a later deadline than its parent's parent:
  * the innermost call sees the outermost (earliest) deadline. */
 static int nest(int depth)
@@ -312,6 +345,7 @@ int main(void)
         cmocka_unit_test(scope_cancel_from_another_task_wakes_only_that_scope),
         cmocka_unit_test(cancel_before_the_deadline_reports_ecanceled),
         cmocka_unit_test(timeout_returns_the_result_or_etimedout),
+        cmocka_unit_test(cancellation_outranks_an_expired_deadline),
         cmocka_unit_test(two_hundred_nested_scopes_fire_the_innermost_earliest),
         cmocka_unit_test(three_hundred_nested_scopes_obey_the_outermost_deadline),
     };

@@ -23,26 +23,29 @@
 #define LOG_MAX 256
 #define MAX_ARMS 4
 
-/* What fired, in order, and the wheel's elapsed at the time. */
+/*
+ * What fired, in order. The wheel's elapsed during a callback is the time
+ * being fired (wheel.c says so), which makes it the fire time to check.
+ */
 struct fire_log {
-    int n;
-    int ids[LOG_MAX];
-    int64_t at[LOG_MAX];
+    int n;               /* entries used */
+    int ids[LOG_MAX];    /* tt.id of each fire */
+    int64_t at[LOG_MAX]; /* wheel elapsed at each fire */
 };
 
 /* A timer that logs itself and then does what its fields say. */
 struct tt {
-    struct knit_timer t;
-    struct knit_wheel *w;
-    struct fire_log *log;
-    int id;
-    int64_t due;           /* deadline it was last armed with */
-    int64_t period;        /* re-armed at due + period ... */
-    int repeats;           /* ... this many more times */
-    struct tt *victim;     /* cancelled by the callback when set */
-    int narm;              /* timers the callback arms: */
-    struct tt *arm[MAX_ARMS];
-    int64_t arm_at[MAX_ARMS];
+    struct knit_timer t;      /* on w while armed */
+    struct knit_wheel *w;     /* the wheel it is armed on */
+    struct fire_log *log;     /* where fires are recorded */
+    int id;                   /* recorded in the log */
+    int64_t due;              /* deadline it was last armed with */
+    int64_t period;           /* re-armed at due + period ... */
+    int repeats;              /* ... this many more times */
+    struct tt *victim;        /* cancelled by the callback when set */
+    int narm;                 /* the callback arms arm[i] at arm_at[i] */
+    struct tt *arm[MAX_ARMS]; /* for i < narm */
+    int64_t arm_at[MAX_ARMS]; /* for i < narm */
 };
 
 static void tt_fire(struct knit_timer *t);
@@ -112,8 +115,8 @@ static const int64_t level_offsets[] = {
 static const int64_t starts[] = {0, 1000, 123456789, HORIZON - 3};
 #define NSTARTS (sizeof(starts) / sizeof(starts[0]))
 
-static void wheel_fires_a_timer_at_its_deadline_and_not_a_ms_before(
-    void **state)
+static void
+wheel_fires_a_timer_at_its_deadline_and_not_a_ms_before(void **state)
 {
     (void)state;
     for (size_t i = 0; i < NSTARTS; i++) {
@@ -128,8 +131,8 @@ static void wheel_fires_a_timer_at_its_deadline_and_not_a_ms_before(
             tt_arm(&a, d);
             assert_int_equal(a.t.deadline, d);
             /* Half way first, so the timer cascades at least once. */
-            assert_int_equal(knit__wheel_advance(&w, starts[i] + (d -
-                                                     starts[i]) / 2), 0);
+            assert_int_equal(
+                knit__wheel_advance(&w, starts[i] + (d - starts[i]) / 2), 0);
             assert_int_equal(knit__wheel_advance(&w, d - 1), 0);
             assert_true(knit__timer_is_armed(&a.t));
             assert_int_equal(knit__wheel_next(&w), d);
@@ -224,8 +227,8 @@ static void wheel_arm_then_cancel_leaves_nothing_armed(void **state)
     assert_int_equal(log.n, 0);
 }
 
-static void wheel_cancel_twice_and_cancel_of_a_zeroed_timer_are_no_ops(
-    void **state)
+static void
+wheel_cancel_twice_and_cancel_of_a_zeroed_timer_are_no_ops(void **state)
 {
     struct knit_wheel w;
     struct fire_log log = {0};
@@ -253,8 +256,7 @@ static void wheel_cancel_twice_and_cancel_of_a_zeroed_timer_are_no_ops(
     assert_wheel_empty(&w);
 }
 
-static void wheel_fires_equal_deadlines_in_arm_order_across_levels(
-    void **state)
+static void wheel_fires_equal_deadlines_in_arm_order_across_levels(void **state)
 {
     struct knit_wheel w;
     struct fire_log log = {0};
@@ -320,8 +322,8 @@ static void wheel_periodic_timer_rearms_itself_from_its_callback(void **state)
     assert_wheel_empty(&w);
 }
 
-static void wheel_callback_cancels_another_timer_due_in_the_same_advance(
-    void **state)
+static void
+wheel_callback_cancels_another_timer_due_in_the_same_advance(void **state)
 {
     struct knit_wheel w;
     struct fire_log log = {0};
@@ -362,8 +364,8 @@ static void wheel_callback_cancels_another_timer_due_in_the_same_advance(
  * is already behind the time being fired goes before the rest of that
  * time's timers, and one at that time goes after them.
  */
-static void wheel_callback_arming_due_timers_fires_them_in_the_same_advance(
-    void **state)
+static void
+wheel_callback_arming_due_timers_fires_them_in_the_same_advance(void **state)
 {
     struct knit_wheel w;
     struct fire_log log = {0};
@@ -487,8 +489,8 @@ static void sort_by_due(int *ids, int n, const int64_t *due)
     }
 }
 
-static void wheel_large_jump_fires_everything_due_in_deadline_order(
-    void **state)
+static void
+wheel_large_jump_fires_everything_due_in_deadline_order(void **state)
 {
     enum { N = 200 };
     static struct tt ts[N];
@@ -508,10 +510,10 @@ static void wheel_large_jump_fires_everything_due_in_deadline_order(
         r ^= r << 13;
         r ^= r >> 7;
         r ^= r << 17;
-        /* Spread over every level, many ties, some past the jump. */
+        /* Spread over every level, some ties, some past the jump. */
         off = (int64_t)(r % 4 == 0 ? r % 64 : r % ((uint64_t)now * 2));
         if (i % 10 == 9)
-            off = due[i - 1] - 777;
+            off = due[r % (uint64_t)i] - 777;
         due[i] = 777 + off;
         tt_init(&ts[i], &w, &log, i);
         tt_arm(&ts[i], due[i]);
@@ -545,17 +547,17 @@ static void wheel_large_jump_fires_everything_due_in_deadline_order(
 #define PT_DUE_BUDGET 64
 
 struct model_entry {
-    int id;
-    int64_t deadline;
-    uint64_t seq;
+    int id;           /* index in prop.timers */
+    int64_t deadline; /* after the contract's clamping */
+    uint64_t seq;     /* arm order */
 };
 
 struct prop;
 
 struct ptimer {
-    struct knit_timer t;
-    struct prop *p;
-    int id;
+    struct knit_timer t; /* on prop.w while armed */
+    struct prop *p;      /* the run it belongs to */
+    int id;              /* its index in prop.timers */
 };
 
 struct prop {
@@ -563,22 +565,23 @@ struct prop {
     struct ptimer timers[PT_TIMERS];
     struct model_entry m[PT_TIMERS]; /* armed, sorted by (deadline, seq) */
     int mn;                          /* entries in m */
+    bool armed[PT_TIMERS];           /* by id: has an entry in m */
     int64_t me;                      /* model elapsed */
     uint64_t mseq;                   /* model next seq */
     int64_t now;                     /* @now of the advance running */
     int fired;                       /* fires seen in that advance */
-    int due_budget;
-    bool draining;                   /* callbacks only check, not act */
-    uint64_t rng;
-    unsigned seed;
-    long op;
+    int due_budget;                  /* see bound_due() */
+    bool draining;                   /* callbacks check but do not act */
+    uint64_t rng;                    /* splitmix64 state */
+    unsigned seed;                   /* printed on failure */
+    long op;                         /* printed on failure */
 };
 
-#define PCHECK(p, cond)                                                       \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            fail_msg("seed %u op %ld: %s (line %d)", (p)->seed, (p)->op,      \
-                     #cond, __LINE__);                                        \
+#define PCHECK(p, cond)                                                        \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            fail_msg("seed %u op %ld: %s (line %d)", (p)->seed, (p)->op,       \
+                     #cond, __LINE__);                                         \
     } while (0)
 
 static uint64_t rnd(struct prop *p)
@@ -599,6 +602,8 @@ static int64_t upto(struct prop *p, int64_t n)
 
 static int model_find(const struct prop *p, int id)
 {
+    if (!p->armed[id])
+        return -1;
     for (int i = 0; i < p->mn; i++)
         if (p->m[i].id == id)
             return i;
@@ -607,6 +612,7 @@ static int model_find(const struct prop *p, int id)
 
 static void model_remove(struct prop *p, int i)
 {
+    p->armed[p->m[i].id] = false;
     memmove(&p->m[i], &p->m[i + 1], (size_t)(p->mn - i - 1) * sizeof(p->m[0]));
     p->mn--;
 }
@@ -630,6 +636,7 @@ static void model_arm(struct prop *p, int id, int64_t deadline)
     }
     p->m[i] = e;
     p->mn++;
+    p->armed[id] = true;
 }
 
 static void prop_fire(struct knit_timer *t);
@@ -692,16 +699,19 @@ static int64_t bound_due(struct prop *p, int64_t d)
     return d;
 }
 
-/* Arms a random timer, or cancels it when it is armed already. */
+/*
+ * Arms a random timer; if it is armed already, sometimes cancels it
+ * instead, and otherwise does nothing (so the wheel fills up to about
+ * two thirds of the timers).
+ */
 static void random_arm_or_cancel(struct prop *p)
 {
     int id = (int)upto(p, PT_TIMERS - 1);
 
-    if (model_find(p, id) >= 0) {
+    if (model_find(p, id) < 0)
+        both_arm(p, id, bound_due(p, random_deadline(p)));
+    else if (upto(p, 3) == 0)
         both_cancel(p, id);
-        return;
-    }
-    both_arm(p, id, bound_due(p, random_deadline(p)));
 }
 
 static void prop_fire(struct knit_timer *t)
@@ -734,22 +744,24 @@ static void prop_fire(struct knit_timer *t)
         both_cancel(p, (int)upto(p, PT_TIMERS - 1));
 }
 
+/* Mostly small steps; rare long jumps, which empty most of the wheel. */
 static int64_t random_step(struct prop *p)
 {
-    uint64_t k = rnd(p) % 100;
+    uint64_t k = rnd(p) % 1000;
 
-    if (k < 40)
+    if (k < 450)
         return upto(p, 3);
-    if (k < 70)
+    if (k < 750)
         return upto(p, 100);
-    if (k < 85)
+    if (k < 900)
         return upto(p, 5000);
-    if (k < 93 && p->mn > 0) { /* to a deadline, or 1 ms short of it */
-        int64_t d = p->m[upto(p, p->mn - 1)].deadline - (int64_t)upto(p, 1);
+    if (k < 970 && p->mn > 0) { /* to a near deadline, or 1 ms short */
+        int i = (int)upto(p, p->mn < 4 ? p->mn - 1 : 3);
+        int64_t d = p->m[i].deadline - upto(p, 1);
 
         return d > p->me ? d - p->me : 0;
     }
-    if (k < 98)
+    if (k < 995)
         return upto(p, 1 << 26);
     return upto(p, HORIZON * 2);
 }
@@ -802,7 +814,7 @@ static void prop_run(struct prop *p, unsigned seed)
     for (p->op = 0; p->op < PT_OPS; p->op++) {
         uint64_t k = rnd(p) % 100;
 
-        if (k < 50)
+        if (k < 55)
             random_arm_or_cancel(p);
         else if (k < 62)
             both_cancel(p, (int)upto(p, PT_TIMERS - 1));
@@ -811,8 +823,7 @@ static void prop_run(struct prop *p, unsigned seed)
         PCHECK(p, knit__wheel_next(&p->w) == (p->mn ? p->m[0].deadline : -1));
         PCHECK(p, p->w.armed == (uint64_t)p->mn);
         for (int i = 0; i < PT_TIMERS; i++)
-            PCHECK(p, knit__timer_is_armed(&p->timers[i].t) ==
-                          (model_find(p, i) >= 0));
+            PCHECK(p, knit__timer_is_armed(&p->timers[i].t) == p->armed[i]);
         if (p->op % 256 == 0)
             prop_check_structure(p);
     }
@@ -824,8 +835,8 @@ static void prop_run(struct prop *p, unsigned seed)
     prop_check_structure(p);
 }
 
-static void wheel_matches_a_sorted_array_model_under_random_operations(
-    void **state)
+static void
+wheel_matches_a_sorted_array_model_under_random_operations(void **state)
 {
     static struct prop p;
 

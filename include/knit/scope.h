@@ -12,7 +12,7 @@
  * When a scope fires (its deadline passes or knit_scope_cancel() is called)
  * every blocking call inside it, in this task, returns at once with
  * -ETIMEDOUT or -ECANCELED, every time, until the scope is exited; a task
- * parked inside it is woken. Scopes nest: an inner blocking call sees every
+ * parked inside it is woken. When both kinds have fired, -ECANCELED wins. Scopes nest: an inner blocking call sees every
  * enclosing scope, so the effective deadline is the minimum. A shielded
  * scope hides the enclosing scopes, which is how cleanup code gets to run
  * (give the shield its own deadline so cleanup is bounded).
@@ -67,11 +67,15 @@ KNIT_API bool knit_scope_is_fired(const knit_scope *s);
 KNIT_API int64_t knit_scope_deadline(const knit_scope *s);
 
 /**
- * knit_timeout() - run fn(arg) inside a scope with a deadline @ms from now.
- * Return: fn's result when it succeeded (>= 0) or failed for a reason of
- * its own; -ETIMEDOUT when the deadline passed and fn then failed (fn's
- * blocking calls returned -ETIMEDOUT and it passed that on or another
- * error); fn's result is returned as is when the deadline never fired.
+ * knit_timeout() - run fn(arg) inside a scope whose deadline is @ms from
+ * now (KNIT_FOREVER or a negative @ms: no deadline).
+ *
+ * Cancellation point (through fn). When the deadline fires, fn's blocking
+ * calls return -ETIMEDOUT and fn is expected to return an error soon.
+ * Return: fn's result when it is >= 0, even if the deadline fired after
+ * fn's last blocking call; -ETIMEDOUT when the deadline fired and fn
+ * failed; -ECANCELED (fn's result) when the task was cancelled, which
+ * outranks the deadline; otherwise fn's own error.
  */
 KNIT_API int knit_timeout(int64_t ms, knit_fn fn, void *arg);
 

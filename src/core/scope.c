@@ -29,15 +29,23 @@ static inline const struct knit_scope_impl *cimpl(const knit_scope *s)
     return (const struct knit_scope_impl *)(const void *)s;
 }
 
+/*
+ * Cancellation outranks a deadline: when both a cancelled and an expired
+ * scope are visible, the call reports -ECANCELED, so that code which
+ * retries on -ETIMEDOUT never retries work it was told to stop.
+ */
 int knit__scope_err(const struct knit_task *t)
 {
+    int err = 0;
     for (const struct knit_scope_impl *x = t->scope; x; x = x->parent) {
+        if (x->err == -ECANCELED)
+            return -ECANCELED;
         if (x->err)
-            return x->err;
+            err = x->err;
         if (x->shield)
             break;
     }
-    return 0;
+    return err;
 }
 
 /* True when a call parked in @t's innermost scope is inside @s. */
@@ -160,7 +168,9 @@ int knit_timeout(int64_t ms, knit_fn fn, void *arg)
     knit_scope_enter(&s, deadline);
     int r = fn(arg);
     int err = knit_scope_exit(&s);
-    if (err == -ETIMEDOUT && r < 0)
+    /* A failure after our deadline fired is the deadline's doing, unless
+     * an enclosing scope cancelled the task, which must show through. */
+    if (err == -ETIMEDOUT && r < 0 && r != -ECANCELED)
         return -ETIMEDOUT;
     return r;
 }

@@ -14,7 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/compiler.h"
 #include "core/sys.h"
+
+#ifdef KNIT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -71,6 +76,12 @@ static bool take_guard(void)
                         "checked by a canary word only "
                         "(vm.max_map_count, KNIT_STACK_GUARDS)\n");
     return false;
+}
+
+long knit__stack_set_guard_budget(long budget)
+{
+    long old = atomic_exchange(&guard_budget, budget);
+    return old < 0 ? initial_guard_budget() : old;
 }
 
 static void give_back_guard(void)
@@ -204,6 +215,10 @@ int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
         if (err)
             return err;
     }
+#ifdef KNIT_ASAN
+    /* A task that ended left the poison of frames that never returned. */
+    ASAN_UNPOISON_MEMORY_REGION(out->lo, out->size);
+#endif
     *(uint64_t *)out->lo = KNIT_STACK_CANARY;
     p->in_use++;
     return 0;

@@ -91,6 +91,9 @@ bool knit__stack_is_guard_hit(const struct knit_stack *s, const void *addr);
 /* Free stacks held by @p across all sizes. */
 uint64_t knit__stack_pool_free_count(const struct knit_stack_pool *p);
 
+/* Sets the process-wide guard budget (tests); returns the previous one. */
+long knit__stack_set_guard_budget(long budget);
+
 /* Page size, cached. */
 size_t knit__page_size(void);
 

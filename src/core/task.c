@@ -15,8 +15,14 @@
 #include "core/compiler.h"
 #include "core/sched.h"
 
-/* Recycled task structs kept per worker. */
+/* Recycled task structs kept per worker. None under ASan, so that a
+ * use of a freed handle (a second join) is reported, not served by the
+ * struct's next owner. */
+#ifdef KNIT_ASAN
+#define FREE_TASKS_MAX 0
+#else
 #define FREE_TASKS_MAX 1024
+#endif
 
 static _Atomic(uint64_t) next_task_id = 1;
 
@@ -40,7 +46,7 @@ void knit__task_free(struct knit_task *t)
     struct knit_worker *w = t->worker;
     knit_list_remove(&t->all_link);
     w->ntasks--;
-    if (w->nfree_tasks < FREE_TASKS_MAX) {
+    if ((int)w->nfree_tasks < FREE_TASKS_MAX) {
         t->run_link.next = (struct knit_list *)w->free_tasks;
         w->free_tasks = t;
         w->nfree_tasks++;
@@ -137,17 +143,23 @@ int knit_join(knit_task *t)
         knit__panic("knit_join on task %llu (\"%s\"), which is joined, "
                     "detached or owned by a group",
                     (unsigned long long)t->id, t->name);
-    if (t == knit__task())
+    struct knit_task *self = knit__task();
+    if (!self)
+        knit__panic("knit_join called outside a task");
+    if (t == self)
         knit__panic("a task cannot join itself");
     if (t->state != KNIT_TASK_DONE) {
         if (t->joiner)
             knit__panic("two tasks join task %llu at once",
                         (unsigned long long)t->id);
+        int err = knit__scope_err(self);
+        if (err)
+            return err; /* not even a lazy task is started */
         knit_task_start(t);
         struct knit_waiter w;
         knit__waiter_init(&w, "join", t, join_cancel);
         t->joiner = &w;
-        int err = knit__wait(&w);
+        err = knit__wait(&w);
         if (err)
             return err;
     }

@@ -46,9 +46,6 @@
 #include "time/wheel.h"
 
 #include <assert.h>
-#include <stddef.h>
-
-#include "core/compiler.h"
 
 #define SLOT_BITS 6
 #define SLOT_MASK ((uint64_t)KNIT_WHEEL_SLOTS - 1)
@@ -63,7 +60,7 @@
 
 _Static_assert(KNIT_WHEEL_SLOTS == 1 << SLOT_BITS,
                "one 64-bit occupied word per level");
-_Static_assert(SLOT_BITS * KNIT_WHEEL_LEVELS < 62, "times fit in int64_t");
+_Static_assert(HORIZON < INT64_MAX / 4, "times fit in int64_t");
 
 static struct knit_timer *timer_of(struct knit_list *n)
 {
@@ -84,10 +81,10 @@ static uint64_t rotr64(uint64_t x, unsigned n)
 
 /*
  * The level for a deadline after @elapsed: where the highest differing bit
- * falls. The low six bits are forced on so the answer is at least level 0
- * even for neighbours, and a difference at or above bit 36 (a deadline in
- * the next 2^36 block) goes to level 5, whose ring holds it (I4 keeps it
- * less than one rotation away).
+ * falls. Forcing the low six bits on puts every deadline in elapsed's own
+ * 64 ms block on level 0 (and keeps clz's argument non-zero). A difference
+ * at or above bit 36 (a deadline in the next 2^36 block) goes to level 5,
+ * whose ring holds it since I4 keeps it within one rotation.
  */
 static unsigned level_for(int64_t elapsed, int64_t deadline)
 {
@@ -281,6 +278,7 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
  * (rather than detaching the list) lets callbacks cancel timers still in
  * it, and lets overdue timers they arm, which land in this same slot
  * because it is now the due slot, fire in (deadline, seq) order with it.
+ * Callbacks must not call knit__wheel_advance(): elapsed is mid-step here.
  */
 static int fire_slot(struct knit_wheel *w, unsigned slot)
 {

@@ -29,18 +29,21 @@ typedef void (*knit_timer_fn)(struct knit_timer *t);
 /* A timer; embed it in the object it belongs to. Zeroed = not armed. */
 struct knit_timer {
     struct knit_list link; /* on a wheel slot list while armed */
-    int64_t deadline;      /* absolute ms; valid while armed */
+    int64_t deadline;      /* absolute ms; valid while armed; clamped to
+                              the wheel's horizon when armed beyond it */
     uint64_t seq;          /* arm order, breaks ties between equal deadlines */
     knit_timer_fn fire;    /* called by knit__wheel_advance, once */
 };
 
 struct knit_wheel_level {
     uint64_t occupied;                          /* bit s: slots[s] non-empty */
-    struct knit_list slots[KNIT_WHEEL_SLOTS];   /* timers, sorted by seq */
+    struct knit_list slots[KNIT_WHEEL_SLOTS];   /* timers, sorted by
+                                                   (deadline, seq) */
 };
 
 struct knit_wheel {
-    int64_t elapsed; /* every deadline <= elapsed has fired */
+    int64_t elapsed; /* every deadline < elapsed has fired (inside a fire
+                        callback: the time being fired) */
     uint64_t next_seq; /* seq given to the next armed timer */
     uint64_t armed;   /* number of armed timers */
     struct knit_wheel_level levels[KNIT_WHEEL_LEVELS];
@@ -71,7 +74,9 @@ int64_t knit__wheel_next(const struct knit_wheel *w);
  * Fires, in (deadline, arm order), every timer whose deadline is <= @now,
  * then sets elapsed to @now (never backwards). A fire callback may arm or
  * cancel any timer, including itself; timers it arms with a deadline
- * <= @now fire in this same call. Returns the number fired.
+ * <= @now fire in this same call. A callback must not call advance
+ * itself, and one that keeps re-arming at or before @now loops forever.
+ * Returns the number fired.
  */
 int knit__wheel_advance(struct knit_wheel *w, int64_t now);
 

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Task stacks: pooling, rounding, the guard budget, canaries, and the
+ * overflow report (checked in child processes, since it aborts).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/sched.h"
+#include "core/stack.h"
+#include "kt.h"
+
+static void stack_is_rounded_to_pages_and_carries_a_canary(void **state)
+{
+    (void)state;
+    struct knit_stack_pool p;
+    struct knit_stack s;
+    knit__stack_pool_init(&p);
+    assert_int_equal(knit__stack_alloc(&p, 10000, &s), 0);
+    assert_int_equal(s.size % knit__page_size(), 0);
+    assert_true(s.size >= 10000);
+    assert_true(knit__stack_canary_ok(&s));
+    memset((char *)s.lo + 64, 0xab, s.size - 64); /* the whole stack works */
+    *(uint64_t *)s.lo = 0;
+    assert_false(knit__stack_canary_ok(&s));
+    knit__stack_free(&p, &s);
+    assert_int_equal(p.in_use, 0);
+    knit__stack_pool_fini(&p);
+}
+
+static void freed_stacks_are_reused_lifo(void **state)
+{
+    (void)state;
+    struct knit_stack_pool p;
+    struct knit_stack a, b, c;
+    knit__stack_pool_init(&p);
+    assert_int_equal(knit__stack_alloc(&p, 65536, &a), 0);
+    assert_int_equal(knit__stack_alloc(&p, 65536, &b), 0);
+    assert_ptr_not_equal(a.lo, b.lo);
+    knit__stack_free(&p, &a);
+    knit__stack_free(&p, &b);
+    assert_int_equal(knit__stack_pool_free_count(&p), 2);
+    assert_int_equal(knit__stack_alloc(&p, 65536, &c), 0);
+    assert_ptr_equal(c.lo, b.lo);
+    assert_true(knit__stack_canary_ok(&c)); /* rewritten on reuse */
+    assert_int_equal(p.mapped, 2);
+    knit__stack_free(&p, &c);
+    knit__stack_pool_fini(&p);
+}
+
+static void guard_budget_is_spent_then_canaries_take_over(void **state)
+{
+    (void)state;
+    long old = knit__stack_set_guard_budget(3);
+    struct knit_stack_pool p;
+    struct knit_stack s[5];
+    knit__stack_pool_init(&p);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(knit__stack_alloc(&p, 16384, &s[i]), 0);
+        assert_int_equal(s[i].guarded, i < 3);
+        /* The page below every stack is either a guard or a red zone. */
+        assert_true(knit__stack_is_guard_hit(&s[i], (char *)s[i].lo - 1));
+        assert_false(knit__stack_is_guard_hit(&s[i], (char *)s[i].lo + 64));
+    }
+    assert_int_equal(p.guarded, 3);
+    assert_int_equal(p.canary, 2);
+    for (int i = 0; i < 5; i++)
+        knit__stack_free(&p, &s[i]);
+    knit__stack_pool_fini(&p);
+    /* The pool gave its guards back with its regions. */
+    assert_int_equal(knit__stack_set_guard_budget(old), 3);
+}
+
+static void many_free_stacks_are_given_back_to_the_kernel(void **state)
+{
+    (void)state;
+    struct knit_stack_pool p;
+    enum { N = 600 };
+    static struct knit_stack s[N];
+    knit__stack_pool_init(&p);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(knit__stack_alloc(&p, 16384, &s[i]), 0);
+        memset((char *)s[i].lo + 8, 1, 4096); /* commit a page */
+    }
+    for (int i = 0; i < N; i++)
+        knit__stack_free(&p, &s[i]);
+    assert_int_equal(knit__stack_pool_free_count(&p), N);
+    /* Every stack handed out again is whole, warm or cold. */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(knit__stack_alloc(&p, 16384, &s[i]), 0);
+        assert_true(knit__stack_canary_ok(&s[i]));
+    }
+    assert_int_equal(p.mapped, N);
+    for (int i = 0; i < N; i++)
+        knit__stack_free(&p, &s[i]);
+    knit__stack_pool_fini(&p);
+}
+
+/* ---- overflow reports, in a child process ------------------------------- */
+
+/* Recurses until @limit (never reached on a 16 KiB stack). */
+static __attribute__((noinline)) int recurse(int n, int limit)
+{
+    volatile char pad[512];
+    pad[0] = (char)n;
+    pad[511] = (char)n;
+    if (n == limit)
+        return 0;
+    return recurse(n + 1, limit) + pad[0] + pad[511];
+}
+
+static int overflow_task(void *arg)
+{
+    (void)arg;
+    return recurse(0, 1 << 30);
+}
+
+static int t_overflow(void *arg)
+{
+    (void)arg;
+    knit_task_opts o = {.name = "deep", .stack_size = 16384};
+    return knit_join(knit_spawn_with(&o, overflow_task, NULL));
+}
+
+static int smash_canary(void *arg)
+{
+    (void)arg;
+    *(volatile uint64_t *)knit__task()->stack.lo = 0; /* as an overflow would */
+    return knit_yield();
+}
+
+static int t_canary(void *arg)
+{
+    (void)arg;
+    knit_task_opts o = {.name = "smasher", .stack_size = 16384};
+    return knit_join(knit_spawn_with(&o, smash_canary, NULL));
+}
+
+/* Runs @fn in a runtime in a child; returns its stderr, sets *status. */
+static char *run_child(knit_fn fn, int *status)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        kt_run(fn, NULL);
+        _exit(0);
+    }
+    close(fds[1]);
+    static char buf[8192];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof(buf) - 1 &&
+           (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, status, 0), pid);
+    return buf;
+}
+
+static void stack_overflow_names_the_task_and_aborts(void **state)
+{
+    (void)state;
+    int status;
+    char *err = run_child(t_overflow, &status);
+    assert_non_null(
+        strstr(err, "knit: task \"deep\" overflowed its 16384-byte stack"));
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+static void smashed_canary_is_reported_at_the_next_switch(void **state)
+{
+    (void)state;
+    int status;
+    char *err = run_child(t_canary, &status);
+    assert_non_null(
+        strstr(err, "knit: task \"smasher\" overflowed its 16384-byte stack"));
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(stack_is_rounded_to_pages_and_carries_a_canary),
+        cmocka_unit_test(freed_stacks_are_reused_lifo),
+        cmocka_unit_test(guard_budget_is_spent_then_canaries_take_over),
+        cmocka_unit_test(many_free_stacks_are_given_back_to_the_kernel),
+        cmocka_unit_test(stack_overflow_names_the_task_and_aborts),
+        cmocka_unit_test(smashed_canary_is_reported_at_the_next_switch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
