@@ -146,6 +146,13 @@ static int t_canary(void *arg)
     return knit_join(knit_spawn_with(&o, smash_canary, NULL));
 }
 
+/* Asserts that @needle is in @hay; prints @hay when it is not. */
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("expected \"%s\" in the child's stderr:\n%s", needle, hay);
+}
+
 /* Runs @fn in a runtime in a child; returns its stderr, sets *status. */
 static char *run_child(knit_fn fn, int *status)
 {
@@ -178,8 +185,7 @@ static void stack_overflow_names_the_task_and_aborts(void **state)
     (void)state;
     int status;
     char *err = run_child(t_overflow, &status);
-    assert_non_null(
-        strstr(err, "knit: task \"deep\" overflowed its 16384-byte stack"));
+    expect_in(err, "knit: task \"deep\" overflowed its 16384-byte stack");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }
@@ -189,8 +195,7 @@ static void smashed_canary_is_reported_at_the_next_switch(void **state)
     (void)state;
     int status;
     char *err = run_child(t_canary, &status);
-    assert_non_null(
-        strstr(err, "knit: task \"smasher\" overflowed its 16384-byte stack"));
+    expect_in(err, "knit: task \"smasher\" overflowed its 16384-byte stack");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }
