@@ -109,8 +109,8 @@ static int t_fail_fast(void *arg)
     knit_group g;
     knit_group_init(&g, KNIT_GROUP_FAIL_FAST);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(
-            knit_group_spawn(&g, sleep_then_return, (void *)1000), 0);
+        assert_int_equal(knit_group_spawn(&g, sleep_then_return, (void *)1000),
+                         0);
     assert_int_equal(knit_group_spawn(&g, sleep_then_fail, (void *)20), 0);
     assert_int_equal(knit_group_wait(&g), -EIO);
     assert_int_equal(knit_now(), 20); /* the others were cancelled */
@@ -129,8 +129,8 @@ static int t_cancel_group(void *arg)
     knit_group g;
     knit_group_init(&g, 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(
-            knit_group_spawn(&g, sleep_then_return, (void *)1000), 0);
+        assert_int_equal(knit_group_spawn(&g, sleep_then_return, (void *)1000),
+                         0);
     assert_int_equal(knit_sleep(10), 0);
     knit_group_cancel(&g);
     assert_int_equal(knit_group_spawn(&g, sleep_then_return, (void *)1),
@@ -159,8 +159,8 @@ static int t_wait_timeout(void *arg)
     knit_group g;
     knit_group_init(&g, 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(
-            knit_group_spawn(&g, sleep_then_return, (void *)1000), 0);
+        assert_int_equal(knit_group_spawn(&g, sleep_then_return, (void *)1000),
+                         0);
     knit_scope s;
     knit_scope_enter(&s, 50);
     /* Times out, cancels the children, and still waits for them. */
@@ -317,7 +317,8 @@ static void leaving_a_group_with_running_tasks_is_reported(void **state)
     char buf[4096];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof(buf) - 1 && (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+    while (n < sizeof(buf) - 1 &&
+           (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
         n += (size_t)r;
     buf[n] = '\0';
     close(fds[0]);

@@ -144,8 +144,8 @@ static int t_two_waiters(void *arg)
 {
     (void)arg;
     int sv[2];
-    assert_int_equal(
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+                     0);
     /* Fill sv[0]'s send buffer so it is not writable. */
     char buf[4096] = {0};
     while (write(sv[0], buf, sizeof(buf)) > 0)
@@ -157,7 +157,7 @@ static int t_two_waiters(void *arg)
     assert_int_equal(write(sv[1], "x", 1), 1); /* sv[0] readable */
     assert_int_equal(knit_join(a), 0);
     assert_int_equal(rd.revents, POLLIN);
-    assert_int_equal(wr.revents, 0); /* the writer still waits */
+    assert_int_equal(wr.revents, 0);          /* the writer still waits */
     while (read(sv[1], buf, sizeof(buf)) > 0) /* drain: sv[0] writable */
         ;
     assert_int_equal(knit_join(b), 0);

@@ -131,7 +131,6 @@ static void dump_lists_every_task_with_its_state(void **state)
 
 /* ---- in child processes ------------------------------------------------- */
 
-
 static char *run_child(const knit_config *cfg, knit_fn fn, int *status)
 {
     int fds[2];

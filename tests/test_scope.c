@@ -297,8 +297,7 @@ static int on_big_stack(void *fn)
     return knit_join(t);
 }
 
-static void two_hundred_nested_scopes_fire_the_innermost_earliest(
-    void **state)
+static void two_hundred_nested_scopes_fire_the_innermost_earliest(void **state)
 {
     (void)state;
     assert_int_equal(kt_run(on_big_stack, (void *)t_deep), 0);
@@ -327,8 +326,8 @@ static int t_deep_outer(void *arg)
     return 0;
 }
 
-static void three_hundred_nested_scopes_obey_the_outermost_deadline(
-    void **state)
+static void
+three_hundred_nested_scopes_obey_the_outermost_deadline(void **state)
 {
     (void)state;
     assert_int_equal(kt_run(on_big_stack, (void *)t_deep_outer), 0);
@@ -347,7 +346,8 @@ int main(void)
         cmocka_unit_test(timeout_returns_the_result_or_etimedout),
         cmocka_unit_test(cancellation_outranks_an_expired_deadline),
         cmocka_unit_test(two_hundred_nested_scopes_fire_the_innermost_earliest),
-        cmocka_unit_test(three_hundred_nested_scopes_obey_the_outermost_deadline),
+        cmocka_unit_test(
+            three_hundred_nested_scopes_obey_the_outermost_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

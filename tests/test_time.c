@@ -97,8 +97,8 @@ static int t_sleep_cancel(void *arg)
     return 0; /* kt checks the sleep's timer was disarmed */
 }
 
-static void sleep_returns_ecanceled_when_cancelled_and_leaves_no_timer(
-    void **state)
+static void
+sleep_returns_ecanceled_when_cancelled_and_leaves_no_timer(void **state)
 {
     (void)state;
     assert_int_equal(kt_run(t_sleep_cancel, NULL), 0);
@@ -247,8 +247,8 @@ static int det_task(void *arg)
     for (int i = 0; i < 100; i++) {
         r = mix(r + 1);
         assert_int_equal(knit_sleep((int64_t)(r % 50)), 0);
-        a->tr->hash = mix(a->tr->hash ^ ((uint64_t)knit_now() << 16) ^
-                          (uint64_t)a->id);
+        a->tr->hash =
+            mix(a->tr->hash ^ ((uint64_t)knit_now() << 16) ^ (uint64_t)a->id);
         a->tr->n++;
     }
     return 0;

@@ -38,9 +38,9 @@ typedef struct knit_task knit_task;
  * Storage for caller-allocated objects whose layout is private. All-zero
  * bytes are a valid initial state for every knit type built with it.
  */
-#define KNIT_OPAQUE(name, size)                                               \
-    typedef struct name {                                                     \
-        _Alignas(max_align_t) unsigned char opaque_[size];                    \
+#define KNIT_OPAQUE(name, size)                                                \
+    typedef struct name {                                                      \
+        _Alignas(max_align_t) unsigned char opaque_[size];                     \
     } name
 
 #ifdef __cplusplus

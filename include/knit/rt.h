@@ -37,27 +37,27 @@ typedef struct knit_config {
     int workers;       /* 0 = one per core */
     size_t stack_size; /* default task stack; 0 = 64 KiB */
     int clock;         /* KNIT_CLOCK_MONOTONIC (default) | KNIT_CLOCK_MANUAL */
-    int io;            /* KNIT_IO_AUTO (default) | KNIT_IO_EPOLL | KNIT_IO_URING */
-    uint64_t seed;     /* 0 = random; fixes scheduling order (manual clock) */
+    int io;        /* KNIT_IO_AUTO (default) | KNIT_IO_EPOLL | KNIT_IO_URING */
+    uint64_t seed; /* 0 = random; fixes scheduling order (manual clock) */
     int max_blocking_threads; /* 0 = 512 */
     int stall_ms;             /* 0 = 20; -1 = off */
 } knit_config;
 
 /* Counters of the running runtime (knit_rt_stats()). */
 typedef struct knit_stats {
-    uint64_t seed;            /* the seed this run uses (print it on failure) */
-    int workers;              /* worker threads */
-    const char *io_backend;   /* "epoll" or "uring" */
-    uint64_t tasks_spawned;   /* since knit_run started */
-    uint64_t tasks_alive;     /* spawned and not yet finished (incl. main) */
-    uint64_t switches;        /* context switches into tasks */
-    uint64_t stacks_mapped;   /* stacks carved from regions so far */
-    uint64_t stacks_in_use;   /* stacks owned by live tasks */
-    uint64_t stacks_pooled;   /* free stacks kept for reuse */
-    uint64_t stacks_guarded;  /* stacks protected by a guard page */
-    uint64_t stacks_canary;   /* stacks past the guard budget (canary word) */
-    uint64_t timers_armed;    /* timers waiting in the wheels */
-    uint64_t stalls;          /* stall reports made */
+    uint64_t seed;           /* the seed this run uses (print it on failure) */
+    int workers;             /* worker threads */
+    const char *io_backend;  /* "epoll" or "uring" */
+    uint64_t tasks_spawned;  /* since knit_run started */
+    uint64_t tasks_alive;    /* spawned and not yet finished (incl. main) */
+    uint64_t switches;       /* context switches into tasks */
+    uint64_t stacks_mapped;  /* stacks carved from regions so far */
+    uint64_t stacks_in_use;  /* stacks owned by live tasks */
+    uint64_t stacks_pooled;  /* free stacks kept for reuse */
+    uint64_t stacks_guarded; /* stacks protected by a guard page */
+    uint64_t stacks_canary;  /* stacks past the guard budget (canary word) */
+    uint64_t timers_armed;   /* timers waiting in the wheels */
+    uint64_t stalls;         /* stall reports made */
 } knit_stats;
 
 /* Fills @cfg with the defaults (all fields 0 mean default). */

@@ -12,10 +12,11 @@
  * When a scope fires (its deadline passes or knit_scope_cancel() is called)
  * every blocking call inside it, in this task, returns at once with
  * -ETIMEDOUT or -ECANCELED, every time, until the scope is exited; a task
- * parked inside it is woken. When both kinds have fired, -ECANCELED wins. Scopes nest: an inner blocking call sees every
- * enclosing scope, so the effective deadline is the minimum. A shielded
- * scope hides the enclosing scopes, which is how cleanup code gets to run
- * (give the shield its own deadline so cleanup is bounded).
+ * parked inside it is woken. When both kinds have fired, -ECANCELED wins.
+ * Scopes nest: an inner blocking call sees every enclosing scope, so the
+ * effective deadline is the minimum. A shielded scope hides the enclosing
+ * scopes, which is how cleanup code gets to run (give the shield its own
+ * deadline so cleanup is bounded).
  *
  * Scopes live on the task's stack and must be exited in reverse order of
  * entry, by the task that entered them.

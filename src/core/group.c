@@ -20,17 +20,17 @@
 #include "knit/scope.h"
 
 struct knit_group_impl {
-    struct knit_list running;    /* children still running (group_link) */
-    struct knit_list done;       /* ended, not yet reaped (group_link) */
-    struct knit_task *owner;     /* the task that initialised it */
-    struct knit_waiter *waiter;  /* the owner, parked in next or wait */
-    size_t nrunning;             /* entries on running */
-    size_t ndone;                /* entries on done */
-    uint64_t nspawned;           /* children ever spawned (group_index) */
-    int first_err;               /* first child error, 0 if none */
-    unsigned flags;              /* KNIT_GROUP_* */
-    bool cancelled;              /* knit_group_cancel or fail-fast fired */
-    bool wait_all;               /* the waiter wants every child ended */
+    struct knit_list running;   /* children still running (group_link) */
+    struct knit_list done;      /* ended, not yet reaped (group_link) */
+    struct knit_task *owner;    /* the task that initialised it */
+    struct knit_waiter *waiter; /* the owner, parked in next or wait */
+    size_t nrunning;            /* entries on running */
+    size_t ndone;               /* entries on done */
+    uint64_t nspawned;          /* children ever spawned (group_index) */
+    int first_err;              /* first child error, 0 if none */
+    unsigned flags;             /* KNIT_GROUP_* */
+    bool cancelled;             /* knit_group_cancel or fail-fast fired */
+    bool wait_all;              /* the waiter wants every child ended */
 };
 
 _Static_assert(sizeof(knit_group) >= sizeof(struct knit_group_impl),

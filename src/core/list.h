@@ -97,12 +97,12 @@ static inline void knit_list_splice_back(struct knit_list *to,
     knit_list_init(from);
 }
 
-#define knit_list_for_each(it, head)                                          \
+#define knit_list_for_each(it, head)                                           \
     for ((it) = (head)->next; (it) != (head); (it) = (it)->next)
 
 /* Iterates where the body may remove @it. */
-#define knit_list_for_each_safe(it, tmp, head)                                \
-    for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head);             \
+#define knit_list_for_each_safe(it, tmp, head)                                 \
+    for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head);              \
          (it) = (tmp), (tmp) = (it)->next)
 
 #endif

@@ -187,8 +187,7 @@ static void worker_fini(struct knit_worker *w)
 
 static int normalise(knit_config *cfg)
 {
-    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 ||
-        cfg->stall_ms < -1)
+    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 || cfg->stall_ms < -1)
         return -EINVAL;
     if (cfg->clock != KNIT_CLOCK_MONOTONIC && cfg->clock != KNIT_CLOCK_MANUAL)
         return -EINVAL;
@@ -293,7 +292,8 @@ out_free_rt:
     return err;
 }
 
-/* ---- looking inside ------------------------------------------------------- */
+/* ---- looking inside -------------------------------------------------------
+ */
 
 int knit_rt_stats(knit_stats *out)
 {

@@ -71,7 +71,8 @@ static inline void publish(struct knit_worker *w, struct knit_task *t)
     atomic_store_explicit(&w->running, t, memory_order_release);
 }
 
-/* ---- run queue ------------------------------------------------------------- */
+/* ---- run queue -------------------------------------------------------------
+ */
 
 static inline void runq_push(struct knit_worker *w, struct knit_task *t)
 {
@@ -99,7 +100,8 @@ void knit__ready(struct knit_task *t)
     runq_push(t->worker, t);
 }
 
-/* ---- switching away from the running task ---------------------------------- */
+/* ---- switching away from the running task ----------------------------------
+ */
 
 /* Resumes @next (taken off the run queue) from the running task @cur. */
 static inline void switch_to_task(struct knit_worker *w,
@@ -160,7 +162,8 @@ int knit_yield(void)
     return 0;
 }
 
-/* ---- task start and end ----------------------------------------------------------- */
+/* ---- task start and end
+ * ----------------------------------------------------------- */
 
 /*
  * Records @t's end: result, task-locals, joiner, group. Runs on any stack;
@@ -249,7 +252,8 @@ void knit__task_enqueue_new(struct knit_task *t)
     runq_push(t->worker, t);
 }
 
-/* ---- the worker loop -------------------------------------------------------------- */
+/* ---- the worker loop
+ * -------------------------------------------------------------- */
 
 static int64_t monotonic_ms(void)
 {

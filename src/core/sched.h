@@ -33,8 +33,8 @@ struct knit_fiber {
     struct knit_ctx ctx;  /* saved registers */
     const void *stack_lo; /* the stack it runs on (for ASan) */
     size_t stack_size;
-    void *asan_fake;      /* ASan fake-stack handle while switched out */
-    void *tsan;           /* TSan fiber */
+    void *asan_fake; /* ASan fake-stack handle while switched out */
+    void *tsan;      /* TSan fiber */
 };
 
 /* A cancel scope (the private layout behind knit_scope). */
@@ -58,62 +58,62 @@ enum knit_task_state {
 struct knit_group_impl;
 
 struct knit_task {
-    struct knit_fiber fiber;       /* context and stack bounds */
-    struct knit_stack stack;       /* its stack, until it ends */
-    struct knit_worker *worker;    /* the worker it runs on */
-    struct knit_list run_link;     /* on worker->runq; worker-local */
-    struct knit_list all_link;     /* on worker->tasks until freed */
-    knit_fn fn;                    /* the body */
-    void *arg;                     /* its argument */
-    int result;                    /* fn's result once DONE */
-    uint8_t state;                 /* enum knit_task_state */
-    bool detached;                 /* freed when it ends */
-    bool joined;                   /* a join has taken the result */
-    bool lazy;                     /* waits for knit_task_start/join */
-    bool queued;                   /* on a run queue (run_link linked) */
-    struct knit_waiter *waiter;    /* what it is parked on, if PARKED */
-    struct knit_waiter *joiner;    /* the task waiting in knit_join */
-    struct knit_scope_impl *scope; /* innermost entered scope */
-    struct knit_scope_impl root;   /* outermost scope; knit_cancel fires it */
-    struct knit_group_impl *group; /* owning group, or NULL */
-    struct knit_list group_link;   /* on group->running or group->done */
-    uint64_t group_index;          /* spawn order within its group */
-    struct knit_task *group_owner; /* the task that owns @group */
-    uint64_t group_held;           /* tasks held by groups this task owns */
-    uint64_t id;                   /* unique, from 1 */
-    char name[32];                 /* NUL-terminated, may be empty */
+    struct knit_fiber fiber;        /* context and stack bounds */
+    struct knit_stack stack;        /* its stack, until it ends */
+    struct knit_worker *worker;     /* the worker it runs on */
+    struct knit_list run_link;      /* on worker->runq; worker-local */
+    struct knit_list all_link;      /* on worker->tasks until freed */
+    knit_fn fn;                     /* the body */
+    void *arg;                      /* its argument */
+    int result;                     /* fn's result once DONE */
+    uint8_t state;                  /* enum knit_task_state */
+    bool detached;                  /* freed when it ends */
+    bool joined;                    /* a join has taken the result */
+    bool lazy;                      /* waits for knit_task_start/join */
+    bool queued;                    /* on a run queue (run_link linked) */
+    struct knit_waiter *waiter;     /* what it is parked on, if PARKED */
+    struct knit_waiter *joiner;     /* the task waiting in knit_join */
+    struct knit_scope_impl *scope;  /* innermost entered scope */
+    struct knit_scope_impl root;    /* outermost scope; knit_cancel fires it */
+    struct knit_group_impl *group;  /* owning group, or NULL */
+    struct knit_list group_link;    /* on group->running or group->done */
+    uint64_t group_index;           /* spawn order within its group */
+    struct knit_task *group_owner;  /* the task that owns @group */
+    uint64_t group_held;            /* tasks held by groups this task owns */
+    uint64_t id;                    /* unique, from 1 */
+    char name[32];                  /* NUL-terminated, may be empty */
     void *locals[KNIT_TASK_LOCALS]; /* task-local values */
 };
 
 struct knit_worker {
-    struct knit_fiber sched;     /* the worker thread's own context */
-    struct knit_task *current;   /* running task, NULL in the loop */
-    struct knit_rt *rt;          /* the runtime */
-    struct knit_list runq;       /* runnable tasks, FIFO */
-    struct knit_list tasks;      /* every task struct of this worker */
-    uint64_t ntasks;             /* entries on tasks */
-    uint64_t nlive;              /* of those, not yet DONE */
-    struct knit_task *dead;      /* ended task whose stack awaits release */
-    struct knit_wheel wheel;     /* timers */
-    struct knit_io io;           /* I/O driver */
+    struct knit_fiber sched;       /* the worker thread's own context */
+    struct knit_task *current;     /* running task, NULL in the loop */
+    struct knit_rt *rt;            /* the runtime */
+    struct knit_list runq;         /* runnable tasks, FIFO */
+    struct knit_list tasks;        /* every task struct of this worker */
+    uint64_t ntasks;               /* entries on tasks */
+    uint64_t nlive;                /* of those, not yet DONE */
+    struct knit_task *dead;        /* ended task whose stack awaits release */
+    struct knit_wheel wheel;       /* timers */
+    struct knit_io io;             /* I/O driver */
     struct knit_stack_pool stacks; /* stacks */
     struct knit_task *free_tasks;  /* recycled task structs (run_link.next) */
     unsigned nfree_tasks;
-    int64_t now;                 /* cached clock, ms */
-    uint64_t ticks;              /* switches into tasks */
-    uint64_t rng;                /* scheduler randomness, from the seed */
-    int id;                      /* 0-based */
+    int64_t now;    /* cached clock, ms */
+    uint64_t ticks; /* switches into tasks */
+    uint64_t rng;   /* scheduler randomness, from the seed */
+    int id;         /* 0-based */
     /* Read by the stall monitor thread. */
-    _Atomic(uint64_t) switches_pub;     /* ticks, published */
+    _Atomic(uint64_t) switches_pub;      /* ticks, published */
     _Atomic(struct knit_task *) running; /* current task, published */
-    void *altstack;              /* sigaltstack for overflow reports */
+    void *altstack;                      /* sigaltstack for overflow reports */
 };
 
 struct knit_rt {
     knit_config cfg;             /* normalised configuration */
     struct knit_worker *workers; /* cfg.workers entries */
     int nworkers;
-    struct knit_task *main;      /* the first task */
+    struct knit_task *main; /* the first task */
     int main_result;
     bool main_done;
     bool shutdown_cancelled;     /* remaining tasks have been cancelled */
@@ -168,13 +168,13 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
                               knit_fn fn, void *arg);
 void knit__task_free(struct knit_task *t);
 void knit__group_task_done(struct knit_task *t);
-void knit__task_prepare(struct knit_task *t);      /* context for first run */
-void knit__task_enqueue_new(struct knit_task *t);  /* queue a NEW task */
+void knit__task_prepare(struct knit_task *t);     /* context for first run */
+void knit__task_enqueue_new(struct knit_task *t); /* queue a NEW task */
 /* Ends a task that never ran (cancelled before start) with @result. */
 void knit__task_finish_unstarted(struct knit_task *t, int result);
 void knit__locals_run_dtors(struct knit_task *t);
 void knit__task_cache_fini(struct knit_worker *w);
-void knit__cancel_all(struct knit_worker *w);     /* shutdown */
+void knit__cancel_all(struct knit_worker *w); /* shutdown */
 
 /* Re-reads the clock (monotonic or manual) into w->now. */
 void knit__clock_refresh(struct knit_worker *w);

@@ -153,7 +153,8 @@ int64_t knit_scope_deadline(const knit_scope *s)
 {
     int64_t d = KNIT_FOREVER;
     for (const struct knit_scope_impl *x = cimpl(s); x; x = x->parent) {
-        if (x->deadline != KNIT_FOREVER && (d == KNIT_FOREVER || x->deadline < d))
+        if (x->deadline != KNIT_FOREVER &&
+            (d == KNIT_FOREVER || x->deadline < d))
             d = x->deadline;
         if (x->shield)
             break;

@@ -43,11 +43,11 @@ struct knit_stack_list {
 
 /* Free stacks of one size, plus the region being carved for that size. */
 struct knit_stack_class {
-    size_t size;              /* usable size of every stack here */
+    size_t size;                 /* usable size of every stack here */
     struct knit_stack_list warm; /* free, pages still committed; LIFO */
     struct knit_stack_list cold; /* free, pages given back to the kernel */
-    char *carve;              /* next unused slot of the current region */
-    size_t carve_left;        /* unused slots left in it */
+    char *carve;                 /* next unused slot of the current region */
+    size_t carve_left;           /* unused slots left in it */
 };
 
 struct knit_stack_region {
@@ -58,12 +58,12 @@ struct knit_stack_region {
 
 struct knit_stack_pool {
     struct knit_stack_class classes[KNIT_STACK_CLASSES];
-    int nclasses;                     /* classes[] entries in use */
+    int nclasses;                      /* classes[] entries in use */
     struct knit_stack_region *regions; /* unmapped by knit__stack_pool_fini */
-    uint64_t mapped;  /* stacks carved so far */
-    uint64_t in_use;  /* stacks handed out and not freed */
-    uint64_t guarded; /* stacks carved with a guard page */
-    uint64_t canary;  /* stacks carved without (past the budget) */
+    uint64_t mapped;                   /* stacks carved so far */
+    uint64_t in_use;                   /* stacks handed out and not freed */
+    uint64_t guarded;                  /* stacks carved with a guard page */
+    uint64_t canary; /* stacks carved without (past the budget) */
 };
 
 void knit__stack_pool_init(struct knit_stack_pool *p);

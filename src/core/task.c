@@ -201,8 +201,7 @@ void knit__cancel_all(struct knit_worker *w)
     struct knit_list *it, *tmp;
     knit_list_for_each_safe(it, tmp, &w->tasks)
     {
-        struct knit_task *t = knit_container_of(it, struct knit_task,
-                                                all_link);
+        struct knit_task *t = knit_container_of(it, struct knit_task, all_link);
         /* A NEW task is finished (and maybe freed) on the spot, so the
          * safe iterator must not look at it again: tmp was read first. */
         knit_cancel(t);
@@ -224,7 +223,8 @@ const char *knit_task_name(const knit_task *t)
     return t->name;
 }
 
-/* ---- task-locals ----------------------------------------------------------- */
+/* ---- task-locals -----------------------------------------------------------
+ */
 
 static _Atomic(int) nlocal_keys;
 static void (*local_dtors[KNIT_TASK_LOCALS])(void *);

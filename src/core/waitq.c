@@ -8,8 +8,8 @@
 #include "core/compiler.h"
 #include "core/sched.h"
 
-void knit__waiter_init(struct knit_waiter *w, const char *what,
-                       const void *obj, knit_waiter_cancel_fn cancel)
+void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
+                       knit_waiter_cancel_fn cancel)
 {
     knit_list_init(&w->link);
     w->task = knit__task();
@@ -65,4 +65,3 @@ int knit__wq_wake_all(struct knit_list *q, int result)
         n++;
     return n;
 }
-

@@ -36,8 +36,8 @@ struct knit_waiter {
 };
 
 /* Prepares @w for the current task. */
-void knit__waiter_init(struct knit_waiter *w, const char *what,
-                       const void *obj, knit_waiter_cancel_fn cancel);
+void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
+                       knit_waiter_cancel_fn cancel);
 
 /*
  * Parks the current task until knit__wake(w). Returns w's result, or the

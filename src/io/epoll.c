@@ -143,7 +143,8 @@ static int rearm(struct epoll_state *s, int fd, struct fd_entry *e)
     {
         events |= knit_container_of(it, struct knit_io_wait, fd_link)->events;
     }
-    struct epoll_event ev = {.events = to_epoll(events), .data.u64 = (uint64_t)fd};
+    struct epoll_event ev = {.events = to_epoll(events),
+                             .data.u64 = (uint64_t)fd};
     int op = e->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int r = epoll_ctl(s->epfd, op, fd, &ev);
     if (r < 0 && errno == ENOENT && op == EPOLL_CTL_MOD)
@@ -196,8 +197,8 @@ static void dispatch(struct epoll_state *s, int fd, uint32_t events)
     if (!knit_list_is_empty(&e->waits) && rearm(s, fd, e) < 0) {
         /* The fd went bad under us: tell its waiters. */
         while (!knit_list_is_empty(&e->waits)) {
-            struct knit_io_wait *w = knit_container_of(
-                e->waits.next, struct knit_io_wait, fd_link);
+            struct knit_io_wait *w =
+                knit_container_of(e->waits.next, struct knit_io_wait, fd_link);
             knit_list_remove(&w->fd_link);
             knit__io_ready(w, POLLERR);
         }

@@ -36,16 +36,16 @@ struct knit_timer {
 };
 
 struct knit_wheel_level {
-    uint64_t occupied;                          /* bit s: slots[s] non-empty */
-    struct knit_list slots[KNIT_WHEEL_SLOTS];   /* timers, sorted by
-                                                   (deadline, seq) */
+    uint64_t occupied;                        /* bit s: slots[s] non-empty */
+    struct knit_list slots[KNIT_WHEEL_SLOTS]; /* timers, sorted by
+                                                 (deadline, seq) */
 };
 
 struct knit_wheel {
-    int64_t elapsed; /* every deadline < elapsed has fired (inside a fire
-                        callback: the time being fired) */
+    int64_t elapsed;   /* every deadline < elapsed has fired (inside a fire
+                          callback: the time being fired) */
     uint64_t next_seq; /* seq given to the next armed timer */
-    uint64_t armed;   /* number of armed timers */
+    uint64_t armed;    /* number of armed timers */
     struct knit_wheel_level levels[KNIT_WHEEL_LEVELS];
 };
 
