@@ -7,6 +7,7 @@
 #include "knit/version.h"
 #include "knit/rt.h"
 #include "knit/task.h"
+#include "knit/chan.h"
 #include "knit/scope.h"
 #include "knit/group.h"
 #include "knit/time.h"

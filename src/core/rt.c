@@ -149,6 +149,7 @@ static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
     w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
     knit_list_init(&w->runq);
     knit_list_init(&w->tasks);
+    pthread_mutex_init(&w->inbox_lock, NULL);
     knit__stack_pool_init(&w->stacks);
     knit__clock_refresh(w);
     knit__wheel_init(&w->wheel, w->now);
@@ -182,6 +183,7 @@ static void worker_fini(struct knit_worker *w)
     }
     knit__task_cache_fini(w);
     knit__io_fini(&w->io);
+    pthread_mutex_destroy(&w->inbox_lock);
     knit__stack_pool_fini(&w->stacks);
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "core/compiler.h"
+#include "core/remote.h"
 
 #ifdef KNIT_ASAN
 #include <sanitizer/asan_interface.h>
@@ -98,6 +99,27 @@ void knit__ready(struct knit_task *t)
     if (t->state == KNIT_TASK_PARKED)
         t->state = KNIT_TASK_RUNNABLE;
     runq_push(t->worker, t);
+}
+
+/* Front pushes allowed in a row before knit__ready_next goes FIFO. */
+#define LIFO_STREAK_MAX 16u
+
+void knit__ready_next(struct knit_task *t)
+{
+    struct knit_worker *w = t->worker;
+    if (t->queued || t->state == KNIT_TASK_DONE ||
+        t->state == KNIT_TASK_RUNNING)
+        return;
+    if (w->lifo_streak >= LIFO_STREAK_MAX) {
+        w->lifo_streak = 0;
+        knit__ready(t);
+        return;
+    }
+    w->lifo_streak++;
+    if (t->state == KNIT_TASK_PARKED)
+        t->state = KNIT_TASK_RUNNABLE;
+    t->queued = true;
+    knit_list_push_front(&w->runq, &t->run_link);
 }
 
 /* ---- switching away from the running task ----------------------------------
@@ -205,7 +227,8 @@ static void complete(struct knit_task *t, int result)
     if (t->joiner) {
         struct knit_waiter *j = t->joiner;
         t->joiner = NULL;
-        knit__wake(j, 0);
+        if (knit__waiter_claim(j)) /* a select's join case may have lost */
+            knit__wake(j, 0);
     }
     if (t->group)
         knit__group_task_done(t);
@@ -276,21 +299,38 @@ static void reap_dead(struct knit_worker *w)
     }
 }
 
+/*
+ * Polls the driver, then runs what the inbox holds. Every poll is followed
+ * by a drain: a poll may consume the inbox's wake-up, and the requests it
+ * announced must not wait for the next one. A pending inbox never blocks.
+ */
+static void io_poll(struct knit_worker *w, int64_t timeout)
+{
+    if (timeout != 0 &&
+        atomic_load_explicit(&w->inbox_pending, memory_order_acquire))
+        timeout = 0;
+    w->io.ops->poll(&w->io, timeout);
+    knit__remote_drain(w);
+}
+
 /* Polls the driver and timers once; blocks when nothing is runnable. */
 static void poll_events(struct knit_worker *w)
 {
     struct knit_rt *rt = w->rt;
+    w->lifo_streak = 0;
+    knit__remote_drain(w);
     knit__clock_refresh(w);
     knit__wheel_advance(&w->wheel, w->now);
     if (!knit_list_is_empty(&w->runq)) {
         if (w->io.armed)
-            w->io.ops->poll(&w->io, 0);
+            io_poll(w, 0);
         return;
     }
     if (rt->manual) {
-        /* Idle on the manual clock: let ready I/O in, then jump straight
-         * to the next timer. With no timer, only I/O can wake us. */
-        w->io.ops->poll(&w->io, 0);
+        /* Idle on the manual clock: let ready I/O and requests in, then
+         * jump straight to the next timer. With no timer, only I/O or the
+         * inbox can wake us. */
+        io_poll(w, 0);
         if (!knit_list_is_empty(&w->runq))
             return;
         int64_t next = knit__wheel_next(&w->wheel);
@@ -301,12 +341,12 @@ static void poll_events(struct knit_worker *w)
             knit__wheel_advance(&w->wheel, w->now);
             return;
         }
-        w->io.ops->poll(&w->io, -1);
+        io_poll(w, -1);
         return;
     }
     int64_t next = knit__wheel_next(&w->wheel);
     int64_t timeout = next < 0 ? -1 : (next > w->now ? next - w->now : 0);
-    w->io.ops->poll(&w->io, timeout);
+    io_poll(w, timeout);
     knit__clock_refresh(w);
     knit__wheel_advance(&w->wheel, w->now);
 }

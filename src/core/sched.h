@@ -107,6 +107,12 @@ struct knit_worker {
     _Atomic(uint64_t) switches_pub;      /* ticks, published */
     _Atomic(struct knit_task *) running; /* current task, published */
     void *altstack;                      /* sigaltstack for overflow reports */
+    unsigned lifo_streak; /* consecutive knit__ready_next front pushes */
+    /* The inbox (remote.c): written by any thread under inbox_lock. */
+    pthread_mutex_t inbox_lock;
+    struct knit_remote *inbox_head;
+    struct knit_remote *inbox_tail;
+    atomic_bool inbox_pending; /* inbox_head != NULL, readable unlocked */
 };
 
 struct knit_rt {
@@ -144,6 +150,14 @@ static inline struct knit_task *knit__task(void)
 
 /* Makes @t runnable (it must be NEW-but-started, or PARKED). */
 void knit__ready(struct knit_task *t);
+
+/*
+ * Makes @t runnable next (front of the run queue), for a direct hand-off
+ * such as a channel value given to a waiting receiver. Capped: after a
+ * streak of such pushes, @t goes to the back, so two tasks passing values
+ * cannot starve the others.
+ */
+void knit__ready_next(struct knit_task *t);
 
 /* Switches away from the running task until something readies it. */
 void knit__park(void);

@@ -17,6 +17,9 @@ void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
     w->cancel = cancel;
     w->what = what;
     w->obj = obj;
+    w->data = NULL;
+    w->sel = NULL;
+    w->index = 0;
 }
 
 int knit__wait(struct knit_waiter *w)
@@ -39,8 +42,9 @@ void knit__wake(struct knit_waiter *w, int result)
 {
     struct knit_task *t = w->task;
     w->result = result;
-    if (t->waiter == w)
-        t->waiter = NULL;
+    /* For a select, t->waiter is the select's own record, not @w: either
+     * way the task waits on nothing any more. */
+    t->waiter = NULL;
     knit__ready(t);
 }
 
@@ -49,12 +53,23 @@ void knit__waiter_unlink(struct knit_waiter *w)
     knit_list_remove(&w->link);
 }
 
+struct knit_waiter *knit__wq_claim(struct knit_list *q)
+{
+    struct knit_list *n;
+    while ((n = knit_list_pop_front(q)) != NULL) {
+        struct knit_waiter *w = knit_container_of(n, struct knit_waiter, link);
+        if (knit__waiter_claim(w))
+            return w;
+    }
+    return NULL;
+}
+
 bool knit__wq_wake_one(struct knit_list *q, int result)
 {
-    struct knit_list *n = knit_list_pop_front(q);
-    if (!n)
+    struct knit_waiter *w = knit__wq_claim(q);
+    if (!w)
         return false;
-    knit__wake(knit_container_of(n, struct knit_waiter, link), result);
+    knit__wake(w, result);
     return true;
 }
 

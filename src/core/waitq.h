@@ -23,6 +23,14 @@
 struct knit_task;
 struct knit_waiter;
 
+/*
+ * Shared by the waiters of one knit_select, one per case: the first
+ * primitive to claim one of them decides which case takes effect.
+ */
+struct knit_sel {
+    int fired; /* index of the case that took effect, -1 until then */
+};
+
 /* Unlinks @w from whatever it waits on; called with the task parked. */
 typedef void (*knit_waiter_cancel_fn)(struct knit_waiter *w);
 
@@ -33,7 +41,26 @@ struct knit_waiter {
     knit_waiter_cancel_fn cancel; /* undoes the registration */
     const char *what;             /* for knit_dump: "sleep", "join", ... */
     const void *obj;              /* the object waited on, for knit_dump */
+    void *data;           /* payload: element in/out, permits wanted, ... */
+    struct knit_sel *sel; /* the select it is a case of, or NULL */
+    int index;            /* its case index in that select */
 };
+
+/*
+ * Claims @w before a primitive acts on it (hands it a value, a permit...).
+ * Always true for a plain waiter; for a select case only the first claim
+ * of the select succeeds, and the primitive must then leave that waiter
+ * alone (no value consumed or enqueued): "losers leave no trace".
+ */
+static inline bool knit__waiter_claim(struct knit_waiter *w)
+{
+    if (!w->sel)
+        return true;
+    if (w->sel->fired >= 0)
+        return false;
+    w->sel->fired = w->index;
+    return true;
+}
 
 /* Prepares @w for the current task. */
 void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
@@ -45,16 +72,26 @@ void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
  */
 int knit__wait(struct knit_waiter *w);
 
-/* Makes @w's task runnable; knit__wait then returns @result. */
+/*
+ * Makes @w's task runnable; knit__wait then returns @result. The caller
+ * has unlinked @w and, for a waiter it did not just queue, claimed it.
+ */
 void knit__wake(struct knit_waiter *w, int result);
 
 /*
- * Wakes the first waiter of the list @q with @result; returns false when
- * the list is empty. The waiter is unlinked first.
+ * Unlinks and returns the first waiter of @q that can still be claimed,
+ * claimed; waiters of selects that already fired are unlinked and
+ * skipped. NULL when there is none.
+ */
+struct knit_waiter *knit__wq_claim(struct knit_list *q);
+
+/*
+ * Claims, unlinks and wakes the first claimable waiter of @q with
+ * @result; returns false when there is none.
  */
 bool knit__wq_wake_one(struct knit_list *q, int result);
 
-/* Wakes every waiter on @q with @result; returns how many. */
+/* Wakes every claimable waiter on @q with @result; returns how many. */
 int knit__wq_wake_all(struct knit_list *q, int result);
 
 /* A cancel hook for waiters that sit on a plain wait list. */

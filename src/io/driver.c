@@ -41,7 +41,9 @@ void knit__io_ready(struct knit_io_wait *w, int revents)
 {
     w->revents = revents;
     w->io->armed--;
-    knit__wake(&w->w, revents);
+    /* Readiness is not consumed: a select case that lost leaves no trace. */
+    if (knit__waiter_claim(&w->w))
+        knit__wake(&w->w, revents);
 }
 
 static void io_wait_cancel(struct knit_waiter *wt)

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Broadcast channels (knit/chan.h): a ring of the last @capacity values,
+ * numbered by a sequence; each subscriber keeps the number of the next
+ * value it wants. Senders never wait. A subscriber whose next value was
+ * overwritten learns it lagged (-EOVERFLOW, once), jumps to the oldest
+ * value kept and goes on. Waiting subscribers sit on one knit_waiter list
+ * and re-check after every send.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched.h"
+#include "knit/chan.h"
+
+struct knit_bcast {
+    size_t elem_size;       /* bytes per value */
+    size_t cap;             /* values kept */
+    char *ring;             /* cap values; value s is at s % cap */
+    uint64_t tail;          /* sequence number of the next value sent */
+    struct knit_list waitq; /* subscribers waiting for a value */
+    size_t nsubs;           /* live subscribers */
+    bool closed;
+};
+
+struct knit_bcast_rx {
+    knit_bcast *b;
+    uint64_t next;   /* sequence number of the next value to read */
+    uint64_t missed; /* values skipped by the last lag */
+};
+
+knit_bcast *knit_bcast_new(size_t elem_size, size_t capacity)
+{
+    if (!elem_size || !capacity || capacity > SIZE_MAX / elem_size)
+        return NULL;
+    knit_bcast *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->ring = malloc(elem_size * capacity);
+    if (!b->ring) {
+        free(b);
+        return NULL;
+    }
+    b->elem_size = elem_size;
+    b->cap = capacity;
+    knit_list_init(&b->waitq);
+    return b;
+}
+
+void knit_bcast_free(knit_bcast *b)
+{
+    if (b->nsubs)
+        knit__panic("knit_bcast_free with %zu subscribers alive", b->nsubs);
+    free(b->ring);
+    free(b);
+}
+
+int knit_bcast_send(knit_bcast *b, const void *elem)
+{
+    if (b->closed)
+        return -EPIPE;
+    memcpy(b->ring + (b->tail % b->cap) * b->elem_size, elem, b->elem_size);
+    b->tail++;
+    knit__wq_wake_all(&b->waitq, 0);
+    return 0;
+}
+
+void knit_bcast_close(knit_bcast *b)
+{
+    b->closed = true;
+    knit__wq_wake_all(&b->waitq, 0);
+}
+
+knit_bcast_rx *knit_bcast_subscribe(knit_bcast *b)
+{
+    knit_bcast_rx *rx = calloc(1, sizeof(*rx));
+    if (!rx)
+        return NULL;
+    rx->b = b;
+    rx->next = b->tail;
+    b->nsubs++;
+    return rx;
+}
+
+void knit_bcast_rx_free(knit_bcast_rx *rx)
+{
+    rx->b->nsubs--;
+    free(rx);
+}
+
+uint64_t knit_bcast_rx_missed(const knit_bcast_rx *rx)
+{
+    return rx->missed;
+}
+
+int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
+{
+    knit_bcast *b = rx->b;
+    for (;;) {
+        uint64_t oldest = b->tail > b->cap ? b->tail - b->cap : 0;
+        if (rx->next < oldest) {
+            rx->missed = oldest - rx->next;
+            rx->next = oldest;
+            return -EOVERFLOW;
+        }
+        if (rx->next < b->tail) {
+            struct knit_task *t = knit__task();
+            int err = t ? knit__scope_err(t) : 0;
+            if (err)
+                return err;
+            memcpy(elem, b->ring + (rx->next % b->cap) * b->elem_size,
+                   b->elem_size);
+            rx->next++;
+            return 0;
+        }
+        if (b->closed)
+            return -EPIPE;
+        struct knit_waiter w;
+        knit__waiter_init(&w, "bcast recv", b, knit__waiter_unlink);
+        knit_list_push_back(&b->waitq, &w.link);
+        int err = knit__wait(&w);
+        if (err)
+            return err;
+    }
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Watch channels (knit/chan.h): one value and a version number that
+ * counts its replacements. A receiver remembers the version it last
+ * borrowed; knit_watch_changed waits on one knit_waiter list until the
+ * version moves past it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sched.h"
+#include "knit/chan.h"
+
+struct knit_watch {
+    size_t elem_size;       /* bytes of the value */
+    void *value;            /* the latest value */
+    uint64_t version;       /* replacements so far */
+    struct knit_list waitq; /* receivers waiting for a change */
+    size_t nrx;             /* live receivers */
+    bool closed;
+};
+
+struct knit_watch_rx {
+    knit_watch *w;
+    uint64_t seen; /* version of the value last borrowed */
+};
+
+knit_watch *knit_watch_new(size_t elem_size, const void *initial)
+{
+    if (!elem_size)
+        return NULL;
+    knit_watch *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->value = malloc(elem_size);
+    if (!w->value) {
+        free(w);
+        return NULL;
+    }
+    memcpy(w->value, initial, elem_size);
+    w->elem_size = elem_size;
+    knit_list_init(&w->waitq);
+    return w;
+}
+
+void knit_watch_free(knit_watch *w)
+{
+    if (w->nrx)
+        knit__panic("knit_watch_free with %zu receivers alive", w->nrx);
+    free(w->value);
+    free(w);
+}
+
+int knit_watch_send(knit_watch *w, const void *elem)
+{
+    if (w->closed)
+        return -EPIPE;
+    memcpy(w->value, elem, w->elem_size);
+    w->version++;
+    knit__wq_wake_all(&w->waitq, 0);
+    return 0;
+}
+
+void knit_watch_close(knit_watch *w)
+{
+    w->closed = true;
+    knit__wq_wake_all(&w->waitq, 0);
+}
+
+knit_watch_rx *knit_watch_subscribe(knit_watch *w)
+{
+    knit_watch_rx *rx = malloc(sizeof(*rx));
+    if (!rx)
+        return NULL;
+    rx->w = w;
+    rx->seen = w->version;
+    w->nrx++;
+    return rx;
+}
+
+void knit_watch_rx_free(knit_watch_rx *rx)
+{
+    rx->w->nrx--;
+    free(rx);
+}
+
+void knit_watch_borrow(knit_watch_rx *rx, void *elem)
+{
+    memcpy(elem, rx->w->value, rx->w->elem_size);
+    rx->seen = rx->w->version;
+}
+
+int knit_watch_changed(knit_watch_rx *rx)
+{
+    knit_watch *w = rx->w;
+    struct knit_task *t = knit__task();
+    if (!t)
+        knit__panic("knit_watch_changed called outside a task");
+    for (;;) {
+        int err = knit__scope_err(t);
+        if (err)
+            return err;
+        if (rx->seen != w->version)
+            return 0;
+        if (w->closed)
+            return -EPIPE;
+        struct knit_waiter wt;
+        knit__waiter_init(&wt, "watch changed", w, knit__waiter_unlink);
+        knit_list_push_back(&w->waitq, &wt.link);
+        err = knit__wait(&wt);
+        if (err)
+            return err;
+    }
+}
