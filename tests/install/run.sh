@@ -93,7 +93,8 @@ grep -q "^#define KNIT_VERSION_STRING \"$version\"\$" \
 leaked=$(nm -D --defined-only "$lib/libknit.so.$version" | awk '
     $3 !~ /^knit_/ && $3 !~ /^(_init|_fini|__bss_start|_edata|_end)$/ {
         print $3 }')
-[ -z "$leaked" ] || fail "libknit.so exports non-knit_ symbols:" $leaked
+[ -z "$leaked" ] ||
+    fail "libknit.so exports non-knit_ symbols: $(tr "\n" " " <<<"$leaked")"
 
 # ---- the consumers -----------------------------------------------------------
 expected=$(printf 'knit %s\nresult 42' "$version")
@@ -117,9 +118,10 @@ check_linkage() {
     needed=$(readelf -d "$2" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
     if [ "$3" = shared ]; then
         grep -qx "libknit.so.$soversion" <<<"$needed" ||
-            fail "$1: does not need libknit.so.$soversion:" $needed
+            fail "$1: does not need libknit.so.$soversion:" \
+                "$(tr "\n" " " <<<"$needed")"
     elif grep -q '^libknit' <<<"$needed"; then
-        fail "$1: linked statically, yet needs" $needed
+        fail "$1: linked statically, yet needs $(tr "\n" " " <<<"$needed")"
     fi
 }
 
@@ -161,6 +163,7 @@ grep -qx -- -lknit < <(printf '%s\n' "${static_libs[@]}") ||
 link=()
 for w in "${static_libs[@]}"; do
     if [ "$w" = -lknit ]; then
+        # shellcheck disable=SC2054 # the commas belong to the -Wl options
         link+=(-Wl,-Bstatic -lknit -Wl,-Bdynamic)
     else
         link+=("$w")

@@ -1,0 +1,2 @@
+// SPDX-License-Identifier: MIT
+/* placeholder: written by the sync primitives change */
