@@ -8,8 +8,10 @@
 #include "knit/rt.h"
 #include "knit/task.h"
 #include "knit/chan.h"
+#include "knit/select.h"
 #include "knit/scope.h"
 #include "knit/group.h"
+#include "knit/sync.h"
 #include "knit/time.h"
 #include "knit/net.h"
 

@@ -406,8 +406,8 @@ static int t_bcast(void *arg)
     return 0;
 }
 
-static void bcast_gives_every_subscriber_every_value_and_reports_lag(
-    void **state)
+static void
+bcast_gives_every_subscriber_every_value_and_reports_lag(void **state)
 {
     (void)state;
     assert_int_equal(kt_run(t_bcast, NULL), 0);

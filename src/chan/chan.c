@@ -323,10 +323,10 @@ void knit_chan_sender_done(knit_chan *c)
 struct blocking_op {
     struct knit_remote remote; /* posted to the channel's worker */
     knit_chan *c;
-    void *elem;                /* the caller's element buffer */
-    bool send;                 /* send or recv */
+    void *elem; /* the caller's element buffer */
+    bool send;  /* send or recv */
     int result;
-    bool done;                 /* under lock */
+    bool done; /* under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
 };

@@ -24,19 +24,19 @@
 struct knit_worker;
 
 struct knit_chan {
-    atomic_long refs;      /* references; the last unref frees */
-    size_t elem_size;      /* bytes per element */
-    size_t cap;            /* capacity; 0 = unbounded */
-    char *buf;             /* ring of bufcap elements */
-    size_t bufcap;         /* slots in buf */
-    size_t head;           /* index of the oldest element */
-    size_t len;            /* elements buffered */
-    size_t high_water;     /* largest len seen */
-    struct knit_list recvq; /* waiting receivers; w->data = out buffer */
-    struct knit_list sendq; /* waiting senders; w->data = the element */
-    long senders;          /* registered producers (sender counting) */
-    bool closed;           /* knit_chan_close was called */
-    bool oneshot_sent;     /* oneshot: the value was sent */
+    atomic_long refs;          /* references; the last unref frees */
+    size_t elem_size;          /* bytes per element */
+    size_t cap;                /* capacity; 0 = unbounded */
+    char *buf;                 /* ring of bufcap elements */
+    size_t bufcap;             /* slots in buf */
+    size_t head;               /* index of the oldest element */
+    size_t len;                /* elements buffered */
+    size_t high_water;         /* largest len seen */
+    struct knit_list recvq;    /* waiting receivers; w->data = out buffer */
+    struct knit_list sendq;    /* waiting senders; w->data = the element */
+    long senders;              /* registered producers (sender counting) */
+    bool closed;               /* knit_chan_close was called */
+    bool oneshot_sent;         /* oneshot: the value was sent */
     struct knit_worker *owner; /* the worker that runs its operations */
 };
 
