@@ -1,2 +1,82 @@
 // SPDX-License-Identifier: MIT
-/* placeholder: written by the sync primitives change */
+/*
+ * knit_notify (knit/sync.h): one stored permit and a FIFO queue of
+ * waiters, which may include knit_select notify cases (see sync.h).
+ *
+ * Invariant: a stored permit and a waiter never coexist, since a wait
+ * consumes the permit before it queues and notify_one stores one only
+ * when no claimable waiter is left. A notification is never lost: a
+ * waiter that was woken with it is runnable, out of reach of its scope's
+ * cancel hook, and returns 0 even when its scope fires before it runs.
+ *
+ * Threading: one worker per runtime and cooperative switches, so no lock
+ * or atomic is needed here; the multi-worker scheduler will revisit this.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+#include "sync/sync.h"
+
+struct notify {
+    bool permit;              /* notify_one found nobody waiting */
+    struct knit_list waiters; /* knit_waiter.link, FIFO */
+};
+
+_Static_assert(sizeof(knit_notify) >= sizeof(struct notify), "grow");
+
+static inline struct notify *impl(knit_notify *n)
+{
+    return (struct notify *)(void *)n;
+}
+
+void knit_notify_init(knit_notify *n)
+{
+    memset(n, 0, sizeof(*n));
+}
+
+bool knit__notify_try_take(knit_notify *n)
+{
+    struct notify *x = impl(n);
+    if (!x->permit)
+        return false;
+    x->permit = false;
+    return true;
+}
+
+void knit__notify_enqueue(knit_notify *n, struct knit_waiter *w)
+{
+    knit_list_push_back(knit__wq_lazy(&impl(n)->waiters), &w->link);
+}
+
+int knit_notify_wait(knit_notify *n)
+{
+    struct knit_task *t = knit__task();
+    if (knit_unlikely(!t))
+        knit__panic("knit_notify_wait called outside a task");
+    int err = knit__scope_err(t);
+    if (knit_unlikely(err))
+        return err;
+    if (knit__notify_try_take(n))
+        return 0;
+    struct knit_waiter w;
+    knit__waiter_init(&w, "notify", n, knit__waiter_unlink);
+    knit__notify_enqueue(n, &w);
+    return knit__wait(&w);
+}
+
+void knit_notify_one(knit_notify *n)
+{
+    struct notify *x = impl(n);
+    if (x->waiters.next && knit__wq_wake_one(&x->waiters, 0))
+        return;
+    x->permit = true;
+}
+
+void knit_notify_all(knit_notify *n)
+{
+    struct notify *x = impl(n);
+    if (x->waiters.next)
+        knit__wq_wake_all(&x->waiters, 0);
+}

@@ -1,2 +1,118 @@
 // SPDX-License-Identifier: MIT
-/* placeholder: written by the sync primitives change */
+/*
+ * knit_once (knit/sync.h): a three-state machine (not run, running, done)
+ * with the task running init and a FIFO queue of callers waiting for it.
+ *
+ * When init succeeds every waiter is woken with DONE and reads the stored
+ * result. When it fails, the turn passes to the first waiter (woken with
+ * TURN, the once staying "running" on its behalf so that no newcomer can
+ * slip in before it runs), or the once goes back to "not run" when nobody
+ * waits. A waiter given the turn whose scope fired in the meantime passes
+ * it on at once instead of running its init. A cancelled waiter was given
+ * nothing (a woken waiter is runnable, and scopes cancel parked waiters
+ * only), so its cancel hook only unlinks it.
+ *
+ * Threading: one worker per runtime and cooperative switches, so no lock
+ * or atomic is needed here; the multi-worker scheduler will revisit this.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+#include "sync/sync.h"
+
+enum once_state {
+    ONCE_NEW,     /* init has not run, or every run so far failed */
+    ONCE_RUNNING, /* runner is running init (or about to) */
+    ONCE_DONE,    /* init succeeded; result is final */
+};
+
+/* Wake results for waiters (errors from scopes are negative). */
+enum {
+    DONE = 0, /* read the stored result */
+    TURN = 1, /* the last init failed: run yours */
+};
+
+struct once {
+    int state;                /* enum once_state */
+    int result;               /* init's result once DONE */
+    struct knit_task *runner; /* the task running init, while RUNNING */
+    struct knit_list waiters; /* knit_waiter.link of callers, FIFO */
+};
+
+_Static_assert(sizeof(knit_once) >= sizeof(struct once), "grow");
+
+static inline struct once *impl(knit_once *o)
+{
+    return (struct once *)(void *)o;
+}
+
+/* Hands the failed initialisation to the first waiter, if any. */
+static void pass_turn(struct once *x)
+{
+    struct knit_waiter *w = NULL;
+    if (x->waiters.next)
+        w = knit__wq_claim(&x->waiters);
+    if (!w) {
+        x->state = ONCE_NEW;
+        x->runner = NULL;
+        return;
+    }
+    x->runner = w->task;
+    knit__wake(w, TURN);
+}
+
+void knit_once_init(knit_once *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+int knit_once_call(knit_once *o, knit_fn init, void *arg)
+{
+    struct once *x = impl(o);
+    struct knit_task *t = knit__task();
+    if (knit_unlikely(!t))
+        knit__panic("knit_once_call called outside a task");
+    int err = knit__scope_err(t);
+    if (knit_unlikely(err))
+        return err;
+    if (knit_likely(x->state == ONCE_DONE))
+        return x->result;
+    if (x->state == ONCE_RUNNING) {
+        if (knit_unlikely(x->runner == t))
+            knit__panic("knit_once_call from inside the once's own init");
+        struct knit_waiter w;
+        knit__waiter_init(&w, "once", x, knit__waiter_unlink);
+        knit_list_push_back(knit__wq_lazy(&x->waiters), &w.link);
+        err = knit__wait(&w);
+        if (err < 0)
+            return err;
+        if (err == DONE)
+            return x->result;
+        err = knit__scope_err(t);
+        if (err) {
+            pass_turn(x);
+            return err;
+        }
+    } else {
+        x->state = ONCE_RUNNING;
+        x->runner = t;
+    }
+    int r = init(arg);
+    if (r < 0) {
+        pass_turn(x);
+        return r;
+    }
+    x->state = ONCE_DONE;
+    x->result = r;
+    x->runner = NULL;
+    if (x->waiters.next)
+        knit__wq_wake_all(&x->waiters, DONE);
+    return r;
+}
+
+bool knit_once_is_done(const knit_once *o)
+{
+    return ((const struct once *)(const void *)o)->state == ONCE_DONE;
+}

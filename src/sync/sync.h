@@ -13,6 +13,36 @@
 #include "core/waitq.h"
 #include "knit/sync.h"
 
+/*
+ * Makes a wait queue head usable: all-zero primitives hold a zeroed head
+ * (next == NULL), initialised on first use.
+ */
+static inline struct knit_list *knit__wq_lazy(struct knit_list *q)
+{
+    if (q->next == NULL)
+        knit_list_init(q);
+    return q;
+}
+
+/*
+ * The first waiter of @q that can still be claimed, left queued and
+ * unclaimed, for primitives that must look at a waiter's request (w->data)
+ * before deciding to serve it; waiters of selects that already fired are
+ * unlinked on the way, as knit__wq_claim does. NULL when there is none.
+ * Serving it is then knit__wq_claim(q), which returns this same waiter.
+ */
+static inline struct knit_waiter *knit__wq_peek(struct knit_list *q)
+{
+    while (!knit_list_is_empty(q)) {
+        struct knit_waiter *w =
+            knit_container_of(q->next, struct knit_waiter, link);
+        if (!w->sel || w->sel->fired < 0)
+            return w;
+        knit_list_remove(&w->link);
+    }
+    return NULL;
+}
+
 /* Takes @n's stored permit if it has one. */
 bool knit__notify_try_take(knit_notify *n);
 

@@ -1,2 +1,152 @@
 // SPDX-License-Identifier: MIT
-/* placeholder: written by the sync primitives change */
+/*
+ * knit_token (knit/sync.h): a tree of cancellation tokens, each with a
+ * cancelled flag and a queue of waiters (which may include knit_select
+ * token cases, see sync.h).
+ *
+ * The tree is intrusive: a token holds a list of its children and sits on
+ * its parent's list through its sibling link, so building it allocates
+ * nothing, and knit_token_destroy() must unlink a token before its storage
+ * goes away. Invariant: the descendants of a cancelled token are all
+ * cancelled (cancel walks down; a child of a cancelled parent starts
+ * cancelled; destroy moves children to their grandparent, which is
+ * cancelled only if the destroyed token was). So knit_token_cancel() can
+ * skip any subtree whose root is already cancelled, and it walks the tree
+ * iteratively (down to children, across to siblings, up through parents),
+ * so a deep chain of tokens cannot overflow a task's small stack.
+ *
+ * Threading: one worker per runtime and cooperative switches, so no lock
+ * or atomic is needed here; the multi-worker scheduler will revisit this.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/sched.h"
+#include "sync/sync.h"
+
+struct token {
+    struct token *parent;      /* NULL for a root */
+    struct knit_list children; /* token.sibling of each child */
+    struct knit_list sibling;  /* on parent->children */
+    struct knit_list waiters;  /* knit_waiter.link of tasks in wait */
+    bool cancelled;            /* final once set */
+};
+
+_Static_assert(sizeof(knit_token) >= sizeof(struct token), "grow");
+
+static inline struct token *impl(knit_token *t)
+{
+    return (struct token *)(void *)t;
+}
+
+static inline struct token *of_sibling(struct knit_list *n)
+{
+    return knit_container_of(n, struct token, sibling);
+}
+
+void knit_token_init(knit_token *t, knit_token *parent)
+{
+    struct token *x = impl(t);
+    memset(x, 0, sizeof(*x));
+    knit_list_init(&x->children);
+    knit_list_init(&x->sibling);
+    knit_list_init(&x->waiters);
+    if (!parent)
+        return;
+    struct token *p = impl(parent);
+    knit_list_push_back(knit__wq_lazy(&p->children), &x->sibling);
+    x->parent = p;
+    x->cancelled = p->cancelled;
+}
+
+/* The first child of @x not yet cancelled, or NULL. */
+static struct token *first_live_child(struct token *x)
+{
+    struct knit_list *n;
+    if (!x->children.next)
+        return NULL;
+    knit_list_for_each(n, &x->children)
+    {
+        if (!of_sibling(n)->cancelled)
+            return of_sibling(n);
+    }
+    return NULL;
+}
+
+/* The first sibling after @x (which has a parent) not yet cancelled. */
+static struct token *next_live_sibling(struct token *x)
+{
+    struct knit_list *head = &x->parent->children;
+    for (struct knit_list *n = x->sibling.next; n != head; n = n->next) {
+        if (!of_sibling(n)->cancelled)
+            return of_sibling(n);
+    }
+    return NULL;
+}
+
+void knit_token_cancel(knit_token *t)
+{
+    struct token *root = impl(t);
+    struct token *x = root;
+    if (root->cancelled)
+        return;
+    for (;;) {
+        /* Visit x: not cancelled yet, nor are its descendants. */
+        x->cancelled = true;
+        if (x->waiters.next)
+            knit__wq_wake_all(&x->waiters, 0);
+        struct token *next = first_live_child(x);
+        while (!next && x != root) {
+            next = next_live_sibling(x);
+            if (!next)
+                x = x->parent;
+        }
+        if (!next)
+            return;
+        x = next;
+    }
+}
+
+bool knit_token_is_cancelled(const knit_token *t)
+{
+    return ((const struct token *)(const void *)t)->cancelled;
+}
+
+void knit__token_enqueue(knit_token *t, struct knit_waiter *w)
+{
+    knit_list_push_back(knit__wq_lazy(&impl(t)->waiters), &w->link);
+}
+
+int knit_token_wait(knit_token *t)
+{
+    struct knit_task *self = knit__task();
+    if (knit_unlikely(!self))
+        knit__panic("knit_token_wait called outside a task");
+    int err = knit__scope_err(self);
+    if (knit_unlikely(err))
+        return err;
+    if (impl(t)->cancelled)
+        return 0;
+    struct knit_waiter w;
+    knit__waiter_init(&w, "token", t, knit__waiter_unlink);
+    knit__token_enqueue(t, &w);
+    return knit__wait(&w);
+}
+
+void knit_token_destroy(knit_token *t)
+{
+    struct token *x = impl(t);
+    if (knit_unlikely(x->waiters.next && !knit_list_is_empty(&x->waiters)))
+        knit__panic("knit_token_destroy of a token that tasks wait on");
+    struct knit_list *n;
+    while (x->children.next &&
+           (n = knit_list_pop_front(&x->children)) != NULL) {
+        struct token *c = of_sibling(n);
+        c->parent = x->parent;
+        if (x->parent)
+            knit_list_push_back(&x->parent->children, &c->sibling);
+    }
+    knit_list_remove(&x->sibling);
+    x->parent = NULL;
+}
