@@ -56,7 +56,8 @@ KNIT_API void knit_chan_unref(knit_chan *c);
  * knit_chan_send() - copy @elem into the channel, waiting while it is full.
  * Cancellation point.
  * Return: 0; -EPIPE when the channel is closed (nothing was sent);
- * -ECANCELED / -ETIMEDOUT when the scope fired (nothing was sent).
+ * -ECANCELED / -ETIMEDOUT when the scope fired (nothing was sent);
+ * -ENOMEM when an unbounded channel cannot grow (nothing was sent).
  */
 KNIT_API int knit_chan_send(knit_chan *c, const void *elem);
 
@@ -68,7 +69,7 @@ KNIT_API int knit_chan_send(knit_chan *c, const void *elem);
  */
 KNIT_API int knit_chan_recv(knit_chan *c, void *elem);
 
-/* knit_chan_send() without waiting: 0, -EAGAIN when full, -EPIPE. */
+/* knit_chan_send() without waiting: 0, -EAGAIN when full, -EPIPE, -ENOMEM. */
 KNIT_API int knit_chan_try_send(knit_chan *c, const void *elem);
 
 /* knit_chan_recv() without waiting: 0, -EAGAIN when empty, -EPIPE. */
@@ -117,7 +118,8 @@ typedef struct knit_oneshot knit_oneshot;
 
 /*
  * A one-value channel with two references, one for the sender side and one
- * for the receiver side: each side calls knit_oneshot_unref when done.
+ * for the receiver side: each side calls knit_oneshot_unref when done (a
+ * creator that never hands the sender side over drops both itself).
  * Return: NULL when out of memory or @elem_size is 0.
  */
 KNIT_API knit_oneshot *knit_oneshot_new(size_t elem_size);

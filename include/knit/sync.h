@@ -406,6 +406,7 @@ KNIT_API int64_t knit_waitgroup_count(const knit_waitgroup *wg);
  * token is a root that is not cancelled.
  */
 KNIT_OPAQUE(knit_token, 96);
+#define KNIT_TOKEN_INIT {{0}} /* a root, not cancelled */
 
 /*
  * Makes @t a token under @parent (NULL: a root). @t starts cancelled when

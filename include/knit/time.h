@@ -44,7 +44,8 @@ KNIT_API int knit_sleep_until(int64_t deadline);
 KNIT_OPAQUE(knit_interval, 32);
 
 /**
- * knit_interval_init() - a periodic timer whose first tick is now.
+ * knit_interval_init() - a periodic timer. Its first tick completes at
+ * once, at the first knit_interval_tick() call; the grid starts there.
  * @period_ms: > 0.  @missed: a KNIT_MISSED_* policy.
  * Return: 0; -EINVAL for a bad period or policy.
  */

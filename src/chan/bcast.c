@@ -97,7 +97,15 @@ uint64_t knit_bcast_rx_missed(const knit_bcast_rx *rx)
 int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
 {
     knit_bcast *b = rx->b;
+    struct knit_task *t = knit__task();
+    if (!t)
+        knit__panic("knit_bcast_recv called outside a task");
     for (;;) {
+        /* The scope first, as every blocking call: a fired scope wins
+         * over a value, a lag report or the end. */
+        int err = knit__scope_err(t);
+        if (err)
+            return err;
         uint64_t oldest = b->tail > b->cap ? b->tail - b->cap : 0;
         if (rx->next < oldest) {
             rx->missed = oldest - rx->next;
@@ -105,10 +113,6 @@ int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
             return -EOVERFLOW;
         }
         if (rx->next < b->tail) {
-            struct knit_task *t = knit__task();
-            int err = t ? knit__scope_err(t) : 0;
-            if (err)
-                return err;
             memcpy(elem, b->ring + (rx->next % b->cap) * b->elem_size,
                    b->elem_size);
             rx->next++;
@@ -119,7 +123,7 @@ int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
         struct knit_waiter w;
         knit__waiter_init(&w, "bcast recv", b, knit__waiter_unlink);
         knit_list_push_back(&b->waitq, &w.link);
-        int err = knit__wait(&w);
+        err = knit__wait(&w);
         if (err)
             return err;
     }
