@@ -61,8 +61,9 @@ static int worker(void *arg)
         int err = process(&input[b][w], &results[b][w]);
         if (err < 0)
             return err;
-        printf("t=%3lldms batch %d: worker %d done (%d elements)\n", now(),
-               b, w, input[b][w].len);
+        int len = input[b][w].len;
+        printf("t=%3lldms batch %d: worker %d done (%d element%s)\n", now(), b,
+               w, len, len == 1 ? "" : "s");
         int leader = knit_barrier_wait(&batch_done);
         if (leader < 0)
             return leader;

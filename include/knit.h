@@ -14,5 +14,6 @@
 #include "knit/sync.h"
 #include "knit/time.h"
 #include "knit/net.h"
+#include "knit/blocking.h"
 
 #endif

@@ -40,9 +40,10 @@
  * The other calls (unlock, release, notify, cancel, the try_ calls) never
  * wait and are not cancellation points.
  *
- * Misuse that would corrupt state panics with the task's name: unlocking a
- * mutex the caller does not hold, locking a mutex the caller already holds,
- * a waitgroup counter below zero, destroying a token tasks wait on.
+ * Misuse that would corrupt state or wait forever panics with the task's
+ * name, for example unlocking a mutex the caller does not hold, locking a
+ * mutex the caller already holds, a waitgroup counter below zero or
+ * destroying a token tasks wait on (each function's doc lists its own).
  *
  * Threads: every call is made from a task. Today a runtime runs all its
  * tasks on one worker, so a primitive must stay within one runtime; the
@@ -57,17 +58,29 @@
 extern "C" {
 #endif
 
+/* The all-zero initialiser that KNIT_MUTEX_INIT and the others expand to. */
+/* clang-format off */
+#define KNIT_SYNC_ZERO_INIT {0}
+/* clang-format on */
+
 /* ---- knit_mutex -------------------------------------------------------- */
 
 /*
  * A mutex owned by the task that locked it. Unlock hands it straight to
  * the first waiter, so a task that unlocks and locks again queues behind
- * the tasks already waiting instead of barging ahead of them.
+ * the tasks already waiting instead of barging ahead of them. A task that
+ * ends while holding a mutex leaves it locked for good: unlock on every
+ * path, including the error paths of cancelled calls.
  */
 KNIT_OPAQUE(knit_mutex, 48);
-#define KNIT_MUTEX_INIT {{0}}
+#define KNIT_MUTEX_INIT KNIT_SYNC_ZERO_INIT
 
-/* Makes @m an unlocked mutex (the same as zeroing it). @m has no waiters. */
+/**
+ * knit_mutex_init() - make @m an unlocked mutex (the same as zeroing it).
+ * @m: the mutex; no task may hold it or wait for it.
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_mutex_init(knit_mutex *m);
 
 /**
@@ -98,10 +111,17 @@ KNIT_API int knit_mutex_try_lock(knit_mutex *m);
  * @m: the mutex, held by the calling task.
  *
  * Not a cancellation point. Panics when the calling task does not hold @m.
+ * Return: nothing.
  */
 KNIT_API void knit_mutex_unlock(knit_mutex *m);
 
-/* True when some task holds @m. */
+/**
+ * knit_mutex_is_locked() - tell whether some task holds @m.
+ * @m: the mutex.
+ *
+ * Not a cancellation point.
+ * Return: true when a task holds @m; false when it is unlocked.
+ */
 KNIT_API bool knit_mutex_is_locked(const knit_mutex *m);
 
 /* ---- knit_rwlock ------------------------------------------------------- */
@@ -114,9 +134,14 @@ KNIT_API bool knit_mutex_is_locked(const knit_mutex *m);
  * deadlock when a writer queued in between; do not nest read locks.
  */
 KNIT_OPAQUE(knit_rwlock, 64);
-#define KNIT_RWLOCK_INIT {{0}}
+#define KNIT_RWLOCK_INIT KNIT_SYNC_ZERO_INIT
 
-/* Makes @l an unlocked rwlock (the same as zeroing it). */
+/**
+ * knit_rwlock_init() - make @l an unlocked rwlock (the same as zeroing it).
+ * @l: the rwlock; no task may hold it or wait for it.
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_rwlock_init(knit_rwlock *l);
 
 /**
@@ -146,6 +171,7 @@ KNIT_API int knit_rwlock_try_read_lock(knit_rwlock *l);
  *
  * Not a cancellation point. The last reader out lets the first waiting
  * writer in. Panics when @l holds no read lock.
+ * Return: nothing.
  */
 KNIT_API void knit_rwlock_read_unlock(knit_rwlock *l);
 
@@ -177,6 +203,7 @@ KNIT_API int knit_rwlock_try_write_lock(knit_rwlock *l);
  * Not a cancellation point. Wakes the waiters at the head of the queue: one
  * writer, or every reader up to the next waiting writer. Panics when the
  * calling task does not hold the write lock.
+ * Return: nothing.
  */
 KNIT_API void knit_rwlock_write_unlock(knit_rwlock *l);
 
@@ -195,9 +222,16 @@ KNIT_API void knit_rwlock_write_unlock(knit_rwlock *l);
  * later acquire fail with -EPIPE; releasing still adds permits.
  */
 KNIT_OPAQUE(knit_sem, 64);
-#define KNIT_SEM_INIT {{0}} /* no permits */
+/* A semaphore with no permits. */
+#define KNIT_SEM_INIT KNIT_SYNC_ZERO_INIT
 
-/* Makes @s an open semaphore holding @permits permits, with no waiters. */
+/**
+ * knit_sem_init() - make @s an open semaphore holding @permits permits.
+ * @s:       the semaphore; no task may wait on it.
+ * @permits: the permits available at first.
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_sem_init(knit_sem *s, unsigned permits);
 
 /**
@@ -221,8 +255,8 @@ KNIT_API int knit_sem_acquire(knit_sem *s, unsigned n);
  *
  * Not a cancellation point. Fails while tasks wait, even when enough
  * permits are available: they are kept for the head of the queue.
- * Return: 0 (always for @n == 0 on an open semaphore); -EAGAIN when @n permits are not available or tasks wait;
- * -EPIPE when @s is closed.
+ * Return: 0 (always for @n == 0 on an open semaphore); -EAGAIN when @n permits
+ * are not available or tasks wait; -EPIPE when @s is closed.
  */
 KNIT_API int knit_sem_try_acquire(knit_sem *s, unsigned n);
 
@@ -234,21 +268,35 @@ KNIT_API int knit_sem_try_acquire(knit_sem *s, unsigned n);
  * Not a cancellation point. Wakes the waiters at the head of the queue
  * whose requests the permits now cover. Panics when the count of available
  * permits would overflow.
+ * Return: nothing.
  */
 KNIT_API void knit_sem_release(knit_sem *s, unsigned n);
 
-/*
- * Closes @s: every waiter returns -EPIPE, and so does every later acquire.
- * Idempotent; not a cancellation point.
+/**
+ * knit_sem_close() - close @s: every waiter returns -EPIPE, and so does
+ * every later acquire.
+ * @s: the semaphore.
+ *
+ * Idempotent; not a cancellation point. Return: nothing.
  */
 KNIT_API void knit_sem_close(knit_sem *s);
 
-/* True when @s has been closed. */
+/**
+ * knit_sem_is_closed() - tell whether @s has been closed.
+ * @s: the semaphore.
+ *
+ * Not a cancellation point.
+ * Return: true after knit_sem_close(@s); false before.
+ */
 KNIT_API bool knit_sem_is_closed(const knit_sem *s);
 
-/*
- * The permits @s holds now. While a waiter is queued they are fewer than
- * its request and are kept for it.
+/**
+ * knit_sem_available() - count the permits @s holds now.
+ * @s: the semaphore.
+ *
+ * Not a cancellation point. While a waiter is queued the count is below
+ * its request and the permits are kept for it.
+ * Return: the number of available permits.
  */
 KNIT_API size_t knit_sem_available(const knit_sem *s);
 
@@ -262,9 +310,15 @@ KNIT_API size_t knit_sem_available(const knit_sem *s);
  * and stores nothing. Usable as a case of knit_select (knit_case_notify).
  */
 KNIT_OPAQUE(knit_notify, 48);
-#define KNIT_NOTIFY_INIT {{0}}
+#define KNIT_NOTIFY_INIT KNIT_SYNC_ZERO_INIT
 
-/* Makes @n a notify with no permit and no waiter (the same as zeroing). */
+/**
+ * knit_notify_init() - make @n a notify with no permit (the same as
+ * zeroing it).
+ * @n: the notify; no task may wait on it.
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_notify_init(knit_notify *n);
 
 /**
@@ -278,15 +332,21 @@ KNIT_API void knit_notify_init(knit_notify *n);
  */
 KNIT_API int knit_notify_wait(knit_notify *n);
 
-/*
- * Wakes the first waiter of @n; when none waits, stores one permit (a
- * permit already stored stays the only one). Not a cancellation point.
+/**
+ * knit_notify_one() - wake the first waiter of @n, or store one permit
+ * when none waits (a permit already stored stays the only one).
+ * @n: the notify.
+ *
+ * Not a cancellation point. Return: nothing.
  */
 KNIT_API void knit_notify_one(knit_notify *n);
 
-/*
- * Wakes every task waiting on @n now; stores no permit, so later waiters
- * wait for the next notification. Not a cancellation point.
+/**
+ * knit_notify_all() - wake every task waiting on @n now.
+ * @n: the notify.
+ *
+ * Stores no permit, so later waiters wait for the next notification. Not a
+ * cancellation point. Return: nothing.
  */
 KNIT_API void knit_notify_all(knit_notify *n);
 
@@ -302,7 +362,13 @@ KNIT_API void knit_notify_all(knit_notify *n);
  */
 KNIT_OPAQUE(knit_barrier, 64);
 
-/* Makes @b a barrier for @n tasks (0 is taken as 1), with none waiting. */
+/**
+ * knit_barrier_init() - make @b a barrier for @n tasks.
+ * @b: the barrier; no task may wait on it.
+ * @n: tasks per generation; 0 is taken as 1.
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_barrier_init(knit_barrier *b, unsigned n);
 
 /**
@@ -330,9 +396,15 @@ KNIT_API int knit_barrier_wait(knit_barrier *b);
  * caller) runs its own init: a failed initialisation is retried.
  */
 KNIT_OPAQUE(knit_once, 64);
-#define KNIT_ONCE_INIT {{0}}
+#define KNIT_ONCE_INIT KNIT_SYNC_ZERO_INIT
 
-/* Makes @o a once that has not run (the same as zeroing it). */
+/**
+ * knit_once_init() - make @o a once that has not run (the same as zeroing
+ * it).
+ * @o: the once; no task may be in knit_once_call(@o).
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_once_init(knit_once *o);
 
 /**
@@ -351,7 +423,13 @@ KNIT_API void knit_once_init(knit_once *o);
  */
 KNIT_API int knit_once_call(knit_once *o, knit_fn init, void *arg);
 
-/* True when an init of @o has succeeded. */
+/**
+ * knit_once_is_done() - tell whether an init of @o has succeeded.
+ * @o: the once.
+ *
+ * Not a cancellation point.
+ * Return: true once a result is stored; false before.
+ */
 KNIT_API bool knit_once_is_done(const knit_once *o);
 
 /* ---- knit_waitgroup ---------------------------------------------------- */
@@ -362,19 +440,34 @@ KNIT_API bool knit_once_is_done(const knit_once *o);
  * every waiter, so the waitgroup may be reused at once.
  */
 KNIT_OPAQUE(knit_waitgroup, 48);
-#define KNIT_WAITGROUP_INIT {{0}}
+#define KNIT_WAITGROUP_INIT KNIT_SYNC_ZERO_INIT
 
-/* Makes @wg a waitgroup at 0 with no waiter (the same as zeroing it). */
+/**
+ * knit_waitgroup_init() - make @wg a waitgroup at 0 (the same as zeroing
+ * it).
+ * @wg: the waitgroup; no task may wait on it.
+ *
+ * Not a cancellation point. Return: nothing.
+ */
 KNIT_API void knit_waitgroup_init(knit_waitgroup *wg);
 
-/*
- * Adds @n (which may be negative) to @wg's counter; when it reaches 0 every
- * waiter is woken. Not a cancellation point. Panics when the counter would
- * go below 0.
+/**
+ * knit_waitgroup_add() - add @n to @wg's counter; at 0 every waiter wakes.
+ * @wg: the waitgroup.
+ * @n:  the change, which may be negative.
+ *
+ * Not a cancellation point. Panics when the counter would go below 0.
+ * Return: nothing.
  */
 KNIT_API void knit_waitgroup_add(knit_waitgroup *wg, int n);
 
-/* knit_waitgroup_add(wg, -1). */
+/**
+ * knit_waitgroup_done() - knit_waitgroup_add(@wg, -1): one job has ended.
+ * @wg: the waitgroup.
+ *
+ * Not a cancellation point. Panics when the counter is already 0.
+ * Return: nothing.
+ */
 KNIT_API void knit_waitgroup_done(knit_waitgroup *wg);
 
 /**
@@ -386,7 +479,13 @@ KNIT_API void knit_waitgroup_done(knit_waitgroup *wg);
  */
 KNIT_API int knit_waitgroup_wait(knit_waitgroup *wg);
 
-/* The counter of @wg. */
+/**
+ * knit_waitgroup_count() - read @wg's counter.
+ * @wg: the waitgroup.
+ *
+ * Not a cancellation point.
+ * Return: the counter, >= 0.
+ */
 KNIT_API int64_t knit_waitgroup_count(const knit_waitgroup *wg);
 
 /* ---- knit_token -------------------------------------------------------- */
@@ -406,21 +505,35 @@ KNIT_API int64_t knit_waitgroup_count(const knit_waitgroup *wg);
  * token is a root that is not cancelled.
  */
 KNIT_OPAQUE(knit_token, 96);
-#define KNIT_TOKEN_INIT {{0}} /* a root, not cancelled */
+/* A root token, not cancelled. */
+#define KNIT_TOKEN_INIT KNIT_SYNC_ZERO_INIT
 
-/*
- * Makes @t a token under @parent (NULL: a root). @t starts cancelled when
- * @parent is cancelled. Not a cancellation point.
+/**
+ * knit_token_init() - make @t a token under @parent.
+ * @t:      the token; any contents (an old token must be destroyed first).
+ * @parent: its parent, or NULL for a root.
+ *
+ * @t starts cancelled when @parent is cancelled. Not a cancellation point.
+ * Return: nothing.
  */
 KNIT_API void knit_token_init(knit_token *t, knit_token *parent);
 
-/*
- * Cancels @t and every token below it, waking every task waiting on them.
- * Idempotent; not a cancellation point.
+/**
+ * knit_token_cancel() - cancel @t and every token below it, waking every
+ * task waiting on them.
+ * @t: the token.
+ *
+ * Idempotent; not a cancellation point. Return: nothing.
  */
 KNIT_API void knit_token_cancel(knit_token *t);
 
-/* True when @t has been cancelled (itself or through an ancestor). */
+/**
+ * knit_token_is_cancelled() - tell whether @t has been cancelled.
+ * @t: the token.
+ *
+ * Not a cancellation point.
+ * Return: true when @t or one of its ancestors was cancelled; false else.
+ */
 KNIT_API bool knit_token_is_cancelled(const knit_token *t);
 
 /**
@@ -433,10 +546,13 @@ KNIT_API bool knit_token_is_cancelled(const knit_token *t);
  */
 KNIT_API int knit_token_wait(knit_token *t);
 
-/*
- * Unlinks @t from its parent and moves its children up to that parent (or
- * makes them roots). Panics when tasks wait on @t. Afterwards @t's storage
- * may be reused or freed. Not a cancellation point.
+/**
+ * knit_token_destroy() - unlink @t from its parent and move its children
+ * up to that parent (or make them roots).
+ * @t: the token; no task may wait on it.
+ *
+ * Afterwards @t's storage may be reused or freed. Not a cancellation
+ * point. Panics when tasks wait on @t. Return: nothing.
  */
 KNIT_API void knit_token_destroy(knit_token *t);
 

@@ -24,8 +24,10 @@ void knit__remote_post(struct knit_worker *w, struct knit_remote *r,
     w->inbox_tail = r;
     /* Release pairs with the acquire in knit__remote_drain. */
     atomic_store_explicit(&w->inbox_pending, true, memory_order_release);
-    pthread_mutex_unlock(&w->inbox_lock);
+    /* Wake under the lock: once a poster has unlocked, it never touches
+     * the worker again, so the worker may be torn down (see rt.c). */
     w->io.ops->wake(&w->io);
+    pthread_mutex_unlock(&w->inbox_lock);
 }
 
 void knit__remote_drain(struct knit_worker *w)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocking/pool.h"
 #include "core/compiler.h"
 #include "core/sched.h"
 #include "knit/rt.h"
@@ -182,6 +183,9 @@ static void worker_fini(struct knit_worker *w)
         knit__task_free(t);
     }
     knit__task_cache_fini(w);
+    /* A poster still inside knit__remote_post holds the inbox lock. */
+    pthread_mutex_lock(&w->inbox_lock);
+    pthread_mutex_unlock(&w->inbox_lock);
     knit__io_fini(&w->io);
     pthread_mutex_destroy(&w->inbox_lock);
     knit__stack_pool_fini(&w->stacks);
@@ -250,6 +254,9 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     if (err)
         goto out_free_rt;
     rt->manual = rt->cfg.clock == KNIT_CLOCK_MANUAL;
+    err = knit__pools_init(rt);
+    if (err)
+        goto out_free_rt;
     rt->manual_now = 0;
     /* One worker runs everything until the multi-worker scheduler lands. */
     rt->nworkers = 1;
@@ -280,6 +287,8 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
         knit__monitor_start(rt);
     knit__worker_loop(w);
     knit__monitor_stop(rt);
+    /* Every job has ended; let the pool threads go before the worker. */
+    knit__pools_fini(rt);
     err = rt->main_result;
 
 out_restore:
@@ -290,6 +299,7 @@ out_fini_worker:
     worker_fini(w);
     free(rt->workers);
 out_free_rt:
+    knit__pools_fini(rt);
     free(rt);
     return err;
 }

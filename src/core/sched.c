@@ -237,10 +237,12 @@ static void complete(struct knit_task *t, int result)
 /* Gives the stack of the ended task @t back and frees @t if nobody will. */
 static void release(struct knit_worker *w, struct knit_task *t)
 {
-    knit__stack_free(&w->stacks, &t->stack);
+    if (t->stack.lo) /* blocking tasks have none */
+        knit__stack_free(&w->stacks, &t->stack);
     t->stack.lo = NULL;
 #ifdef KNIT_TSAN
-    __tsan_destroy_fiber(t->fiber.tsan);
+    if (t->fiber.tsan) /* blocking jobs have none */
+        __tsan_destroy_fiber(t->fiber.tsan);
     t->fiber.tsan = NULL;
 #endif
     if (t->detached && !t->group)
@@ -253,6 +255,11 @@ void knit__task_finish_unstarted(struct knit_task *t, int result)
         knit_list_remove(&t->run_link);
         t->queued = false;
     }
+    knit__task_end(t, result);
+}
+
+void knit__task_end(struct knit_task *t, int result)
+{
     complete(t, result);
     release(t->worker, t);
 }
@@ -333,6 +340,11 @@ static void poll_events(struct knit_worker *w)
         io_poll(w, 0);
         if (!knit_list_is_empty(&w->runq))
             return;
+        if (rt->blocking_inflight > 0) {
+            /* Work outside the loop is in flight: not idle yet. */
+            io_poll(w, -1);
+            return;
+        }
         int64_t next = knit__wheel_next(&w->wheel);
         if (next >= 0) {
             if (next > rt->manual_now)

@@ -18,6 +18,7 @@
 
 #include "core/ctx.h"
 #include "core/list.h"
+#include "core/remote.h"
 #include "core/stack.h"
 #include "core/waitq.h"
 #include "io/driver.h"
@@ -27,6 +28,7 @@
 
 struct knit_worker;
 struct knit_rt;
+struct knit_pool;
 
 /* A machine context plus what the sanitizers need to know about it. */
 struct knit_fiber {
@@ -83,6 +85,9 @@ struct knit_task {
     uint64_t id;                    /* unique, from 1 */
     char name[32];                  /* NUL-terminated, may be empty */
     void *locals[KNIT_TASK_LOCALS]; /* task-local values */
+    bool blocking;                  /* a knit_spawn_blocking job: no stack */
+    uint8_t pool_class;             /* blocking job: enum knit_pool_class */
+    struct knit_remote remote;      /* blocking job: its completion message */
 };
 
 struct knit_worker {
@@ -126,6 +131,8 @@ struct knit_rt {
     bool manual;                 /* KNIT_CLOCK_MANUAL */
     int64_t manual_now;          /* the manual clock */
     uint64_t spawned;            /* tasks spawned */
+    struct knit_pool *pools;     /* blocking pools, one per class */
+    int blocking_inflight;       /* blocking jobs queued or running */
     atomic_uint_fast64_t stalls; /* stall reports */
     pthread_t monitor;           /* the stall monitor thread */
     bool monitor_running;
@@ -186,6 +193,14 @@ void knit__task_prepare(struct knit_task *t);     /* context for first run */
 void knit__task_enqueue_new(struct knit_task *t); /* queue a NEW task */
 /* Ends a task that never ran (cancelled before start) with @result. */
 void knit__task_finish_unstarted(struct knit_task *t, int result);
+/* Ends @t, which is not running on its own stack (unstarted, or a
+ * blocking job), with @result: joiner, group, stack, detached free. */
+void knit__task_end(struct knit_task *t, int result);
+/* A task struct without stack or context, counted live (blocking jobs). */
+struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
+                                           void *arg);
+/* knit_cancel for a blocking job (blocking/pool.c). */
+void knit__blocking_cancel(struct knit_task *t);
 void knit__locals_run_dtors(struct knit_task *t);
 void knit__task_cache_fini(struct knit_worker *w);
 void knit__cancel_all(struct knit_worker *w); /* shutdown */

@@ -104,6 +104,27 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
     return t;
 }
 
+struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
+                                           void *arg)
+{
+    struct knit_task *t = task_alloc(w);
+    if (!t)
+        return NULL;
+    t->worker = w;
+    t->fn = fn;
+    t->arg = arg;
+    t->state = KNIT_TASK_NEW;
+    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    knit_list_init(&t->run_link);
+    knit_list_init(&t->group_link);
+    knit__scope_root_init(t);
+    knit_list_push_back(&w->tasks, &t->all_link);
+    w->ntasks++;
+    w->nlive++;
+    w->rt->spawned++;
+    return t;
+}
+
 static struct knit_worker *worker_or_panic(const char *what)
 {
     struct knit_worker *w = knit__worker();
@@ -124,6 +145,8 @@ knit_task *knit_spawn_with(const knit_task_opts *o, knit_fn fn, void *arg)
 
 void knit_task_start(knit_task *t)
 {
+    if (t->blocking)
+        return;
     if (t->lazy && t->state == KNIT_TASK_NEW && !t->queued) {
         t->lazy = false;
         knit__task_enqueue_new(t);
@@ -187,6 +210,10 @@ void knit_cancel(knit_task *t)
 {
     if (t->state == KNIT_TASK_DONE)
         return;
+    if (t->blocking) {
+        knit__blocking_cancel(t);
+        return;
+    }
     if (t->state == KNIT_TASK_NEW) {
         /* Never ran: it ends now with -ECANCELED and never runs fn. */
         t->root.err = -ECANCELED;

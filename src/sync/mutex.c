@@ -22,7 +22,7 @@
 #include "sync/sync.h"
 
 struct mutex {
-    struct knit_task *owner; /* the holder, NULL when unlocked */
+    struct knit_task *owner;  /* the holder, NULL when unlocked */
     struct knit_list waiters; /* knit_waiter.link of lockers, FIFO */
 };
 

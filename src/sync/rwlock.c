@@ -57,8 +57,7 @@ static inline bool has_waiters(const struct rwlock *x)
 static void serve(struct rwlock *x)
 {
     struct knit_waiter *w;
-    while (!x->writer && x->waiters.next &&
-           (w = knit__wq_peek(&x->waiters)) != NULL) {
+    while (!x->writer && (w = knit__wq_peek(&x->waiters)) != NULL) {
         bool writer = w->data == WRITER;
         if (writer && x->readers)
             return;

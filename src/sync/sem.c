@@ -57,7 +57,7 @@ static inline uint64_t wanted(const struct knit_waiter *w)
 static void serve(struct sem *x)
 {
     struct knit_waiter *w;
-    while (x->waiters.next && (w = knit__wq_peek(&x->waiters)) != NULL &&
+    while ((w = knit__wq_peek(&x->waiters)) != NULL &&
            wanted(w) <= x->permits) {
         struct knit_waiter *c = knit__wq_claim(&x->waiters);
         assert(c == w);

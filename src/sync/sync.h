@@ -4,6 +4,7 @@
  * a non-blocking attempt and a way to queue a select case's waiter. A
  * queued waiter is removed with knit_list_remove(&w->link); waking always
  * goes through knit__wq_claim so that a select case that lost is skipped.
+ * Also two wait-queue helpers that the primitives of src/sync share.
  */
 #ifndef KNIT_SYNC_SYNC_H
 #define KNIT_SYNC_SYNC_H
@@ -28,12 +29,13 @@ static inline struct knit_list *knit__wq_lazy(struct knit_list *q)
  * The first waiter of @q that can still be claimed, left queued and
  * unclaimed, for primitives that must look at a waiter's request (w->data)
  * before deciding to serve it; waiters of selects that already fired are
- * unlinked on the way, as knit__wq_claim does. NULL when there is none.
+ * unlinked on the way, as knit__wq_claim does. NULL when there is none
+ * (also for a zeroed head).
  * Serving it is then knit__wq_claim(q), which returns this same waiter.
  */
 static inline struct knit_waiter *knit__wq_peek(struct knit_list *q)
 {
-    while (!knit_list_is_empty(q)) {
+    while (q->next && !knit_list_is_empty(q)) {
         struct knit_waiter *w =
             knit_container_of(q->next, struct knit_waiter, link);
         if (!w->sel || w->sel->fired < 0)
