@@ -194,6 +194,39 @@ static void wait_fd_reports_hangup(void **state)
     assert_int_equal(kt_run(t_hangup, NULL), 0);
 }
 
+static int t_close_wakes(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    nonblocking_pipe(fds);
+    struct reader a = {fds[0], 0, -1}, b = {fds[0], 0, -1};
+    knit_task *ta = knit_spawn(wait_readable, &a);
+    knit_task *tb = knit_spawn(wait_readable, &b);
+    assert_int_equal(knit_yield(), 0);
+    assert_int_equal(knit_close(fds[0]), 0);
+    /* Both waiters are back with -EBADF instead of parked forever. */
+    assert_int_equal(knit_join(ta), -EBADF);
+    assert_int_equal(knit_join(tb), -EBADF);
+    assert_int_equal(a.revents, -EBADF);
+    assert_int_equal(knit_close(fds[0]), -EBADF);
+    assert_int_equal(knit_close(-1), -EBADF);
+    /* The fd number is reused cleanly by the next pipe. */
+    int again[2];
+    nonblocking_pipe(again);
+    assert_int_equal(write(again[1], "z", 1), 1);
+    assert_int_equal(knit_wait_fd(again[0], POLLIN), POLLIN);
+    knit_close(again[0]);
+    knit_close(again[1]);
+    knit_close(fds[1]);
+    return 0;
+}
+
+static void knit_close_wakes_waiters_with_ebadf(void **state)
+{
+    (void)state;
+    assert_int_equal(kt_run(t_close_wakes, NULL), 0);
+}
+
 static void *write_later(void *arg)
 {
     int fd = *(int *)arg;
@@ -235,6 +268,7 @@ int main(void)
         cmocka_unit_test(wait_fd_rejects_bad_arguments),
         cmocka_unit_test(two_tasks_wait_on_one_fd_for_different_events),
         cmocka_unit_test(wait_fd_reports_hangup),
+        cmocka_unit_test(knit_close_wakes_waiters_with_ebadf),
         cmocka_unit_test(idle_worker_is_woken_by_an_fd_from_another_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

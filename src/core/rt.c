@@ -183,6 +183,7 @@ static void worker_fini(struct knit_worker *w)
         knit__task_free(t);
     }
     knit__task_cache_fini(w);
+    knit__signal_fini(w);
     /* A poster still inside knit__remote_post holds the inbox lock. */
     pthread_mutex_lock(&w->inbox_lock);
     pthread_mutex_unlock(&w->inbox_lock);

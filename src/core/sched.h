@@ -113,6 +113,7 @@ struct knit_worker {
     _Atomic(struct knit_task *) running; /* current task, published */
     void *altstack;                      /* sigaltstack for overflow reports */
     unsigned lifo_streak; /* consecutive knit__ready_next front pushes */
+    void *signals; /* knit_signal_wait's state (net/signal.c), or NULL */
     /* The inbox (remote.c): written by any thread under inbox_lock. */
     pthread_mutex_t inbox_lock;
     struct knit_remote *inbox_head;
@@ -214,6 +215,9 @@ void knit__group_check_owner_exit(struct knit_task *t);
 /* Prints "knit: <message> (task "<name>" id N)" and aborts. */
 _Noreturn void knit__panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+/* Restores what knit_signal_wait changed on @w's thread (net/signal.c). */
+void knit__signal_fini(struct knit_worker *w);
 
 /* Stall monitor (monitor.c). */
 int knit__monitor_start(struct knit_rt *rt);

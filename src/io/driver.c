@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/sched.h"
+#include "core/sys.h"
 #include "knit/net.h"
 
 int knit__io_init(struct knit_io *io, const knit_config *cfg)
@@ -39,6 +40,7 @@ void knit__io_fini(struct knit_io *io)
 
 void knit__io_ready(struct knit_io_wait *w, int revents)
 {
+    /* revents < 0: the wait failed (-EBADF: knit_close). */
     w->revents = revents;
     w->io->armed--;
     /* Readiness is not consumed: a select case that lost leaves no trace. */
@@ -79,4 +81,14 @@ int knit_wait_fd(int fd, int events)
         return err;
     wk->io.armed++;
     return knit__wait(&w.w);
+}
+
+int knit_close(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct knit_worker *w = knit__worker();
+    if (w)
+        w->io.ops->forget(&w->io, fd);
+    return knit__sys_close(fd);
 }

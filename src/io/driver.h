@@ -41,6 +41,9 @@ struct knit_io_ops {
     int (*poll)(struct knit_io *io, int64_t timeout_ms);
     /* Interrupts a poll() in progress or the next one; from any thread. */
     int (*wake)(struct knit_io *io);
+    /* @fd is being closed: wakes its waits with -EBADF and drops the
+     * registration. */
+    void (*forget)(struct knit_io *io, int fd);
 };
 
 struct knit_io {

@@ -234,6 +234,23 @@ static int ep_wake(struct knit_io *io)
     return 0;
 }
 
+static void ep_forget(struct knit_io *io, int fd)
+{
+    struct epoll_state *s = io->state;
+    if (fd < 0 || fd >= s->nfds || !s->fds[fd])
+        return;
+    struct fd_entry *e = s->fds[fd];
+    while (!knit_list_is_empty(&e->waits)) {
+        struct knit_io_wait *w =
+            knit_container_of(e->waits.next, struct knit_io_wait, fd_link);
+        knit_list_remove(&w->fd_link);
+        knit__io_ready(w, -EBADF);
+    }
+    if (e->added)
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+    e->added = false;
+}
+
 const struct knit_io_ops knit__io_epoll = {
     .name = "epoll",
     .init = ep_init,
@@ -242,4 +259,5 @@ const struct knit_io_ops knit__io_epoll = {
     .disarm = ep_disarm,
     .poll = ep_poll,
     .wake = ep_wake,
+    .forget = ep_forget,
 };
