@@ -16,6 +16,7 @@
 #include "blocking/pool.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,8 +140,13 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* Pool threads take no signals: they stay for knit_signal_wait. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         if (pthread_create(&th, &attr, pool_thread, p) == 0)
             p->nthreads++;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
         if (p->nthreads == 0) {
             /* No thread could start and none exists to take the job. */

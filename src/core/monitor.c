@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -88,7 +89,12 @@ int knit__monitor_start(struct knit_rt *rt)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&rt->monitor_lock, NULL);
     atomic_store(&rt->monitor_stop, false);
+    /* The monitor takes no signals: they stay for knit_signal_wait. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int err = pthread_create(&rt->monitor, NULL, monitor_main, rt);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         pthread_cond_destroy(&rt->monitor_cond);
         pthread_mutex_destroy(&rt->monitor_lock);
