@@ -219,7 +219,8 @@ int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
     /* A task that ended left the poison of frames that never returned. */
     ASAN_UNPOISON_MEMORY_REGION(out->lo, out->size);
 #endif
-    *(uint64_t *)out->lo = KNIT_STACK_CANARY;
+    if (!out->guarded) /* the guard page protects the others */
+        *(uint64_t *)out->lo = KNIT_STACK_CANARY;
     p->in_use++;
     return 0;
 }

@@ -9,7 +9,9 @@
  * faults and the SIGSEGV handler names the task. Past the budget the page
  * stays mapped as a red zone and only the canary word at the bottom of the
  * stack, checked on every switch, catches an overflow (a one-time warning
- * says so). Both kinds carry the canary.
+ * says so). Only those carry the canary: a guarded stack never writes
+ * its bottom page, so an idle task on one costs a single committed page
+ * (the canary's page is the second; past the budget a task costs two).
  *
  * A pool belongs to one worker; regions are never unmapped before the pool
  * is destroyed, so a stack may be freed into a pool other than the one it
@@ -82,7 +84,7 @@ void knit__stack_free(struct knit_stack_pool *p, const struct knit_stack *s);
 /* False when the canary word at the bottom of @s was overwritten. */
 static inline bool knit__stack_canary_ok(const struct knit_stack *s)
 {
-    return *(const volatile uint64_t *)s->lo == KNIT_STACK_CANARY;
+    return s->guarded || *(const volatile uint64_t *)s->lo == KNIT_STACK_CANARY;
 }
 
 /* True when @addr lies in the guard page (or red zone) below @s. */
