@@ -15,5 +15,6 @@
 #include "knit/time.h"
 #include "knit/net.h"
 #include "knit/blocking.h"
+#include "knit/signal.h"
 
 #endif

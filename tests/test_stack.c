@@ -98,6 +98,12 @@ static void many_free_stacks_are_given_back_to_the_kernel(void **state)
     for (int i = 0; i < N; i++)
         knit__stack_free(&p, &s[i]);
     assert_int_equal(knit__stack_pool_free_count(&p), N);
+    /* Trimming keeps a warm reserve of 256 and gives the rest back, a
+     * batch at a time. */
+    assert_int_equal(knit__stack_pool_trim(&p, 100), 100);
+    assert_int_equal(knit__stack_pool_trim(&p, 1000), N - 256 - 100);
+    assert_int_equal(knit__stack_pool_trim(&p, 1000), 0);
+    assert_int_equal(knit__stack_pool_free_count(&p), N);
     /* Every stack handed out again is whole, warm or cold. */
     for (int i = 0; i < N; i++) {
         assert_int_equal(knit__stack_alloc(&p, 16384, &s[i]), 0);

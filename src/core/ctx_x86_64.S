@@ -101,17 +101,14 @@ knit__ctx_switch:
     .cfi_adjust_cfa_offset -8
     .cfi_restore %rbp
     /*
-     * A ret here would always be mispredicted: the return stack buffer
-     * holds the call that entered this switch from the other context.
-     * An indirect jump is predicted by the branch target predictor
-     * instead: on a 2.1 GHz AMD EPYC VM that took a ping-pong from 13 to
-     * 5 ns per switch, and from 31 to 21 ns with a few call frames on
-     * each side.
+     * A plain ret. An indirect jump (popq; jmp *%rcx) wins a bare
+     * ping-pong between two switch sites, but leaves the return stack
+     * buffer one entry off, so every ret further up the caller's chain
+     * (knit_yield, the task body...) is then mispredicted: in knit's own
+     * yield path the jump cost 17.3 ns per switch and ret 8.6 ns
+     * (bench/knit-bench yield_pingpong, this 2-core VM).
      */
-    popq    %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    jmp     *%rcx
+    ret
     .cfi_endproc
     .size   knit__ctx_switch, . - knit__ctx_switch
 

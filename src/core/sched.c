@@ -33,10 +33,15 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 void __tsan_destroy_fiber(void *fiber);
 #endif
 
+/* Spare stacks beyond the warm reserve get their pages given back at
+ * most TRIM_BATCH per TRIM_PERIOD_MS (each costs a TLB flush). */
+#define TRIM_PERIOD_MS 10
+#define TRIM_BATCH 16
+
 /* Switches into tasks between two visits of the worker loop (power of 2). */
 #define KNIT_POLL_EVERY 64u
 
-_Thread_local struct knit_worker *knit__tls_worker;
+KNIT_TLS struct knit_worker *knit__tls_worker;
 
 /* ---- fiber switch -------------------------------------------------------- */
 
@@ -81,14 +86,24 @@ static inline void runq_push(struct knit_worker *w, struct knit_task *t)
     knit_list_push_back(&w->runq, &t->run_link);
 }
 
+static bool attach_stack(struct knit_worker *w, struct knit_task *t);
+
+/*
+ * Takes the next task to run off the run queue, giving a task that runs
+ * for the first time its stack. A task whose stack cannot be had ends
+ * with -ENOMEM without running, and the next one is taken.
+ */
 static inline struct knit_task *runq_pop(struct knit_worker *w)
 {
-    struct knit_list *n = knit_list_pop_front(&w->runq);
-    if (!n)
-        return NULL;
-    struct knit_task *t = knit_container_of(n, struct knit_task, run_link);
-    t->queued = false;
-    return t;
+    for (;;) {
+        struct knit_list *n = knit_list_pop_front(&w->runq);
+        if (!n)
+            return NULL;
+        struct knit_task *t = knit_container_of(n, struct knit_task, run_link);
+        t->queued = false;
+        if (knit_likely(t->stack.lo != NULL) || attach_stack(w, t))
+            return t;
+    }
 }
 
 void knit__ready(struct knit_task *t)
@@ -264,6 +279,18 @@ void knit__task_end(struct knit_task *t, int result)
     release(t->worker, t);
 }
 
+/* Gives the NEW task @t its stack and context; on failure ends it. */
+static KNIT_NOINLINE bool attach_stack(struct knit_worker *w,
+                                       struct knit_task *t)
+{
+    if (knit__stack_alloc(&w->stacks, t->stack.size, &t->stack) != 0) {
+        knit__task_end(t, -ENOMEM);
+        return false;
+    }
+    knit__task_prepare(t);
+    return true;
+}
+
 /* Prepares @t's context so that its first run enters task_entry. */
 void knit__task_prepare(struct knit_task *t)
 {
@@ -328,6 +355,11 @@ static void poll_events(struct knit_worker *w)
     knit__remote_drain(w);
     knit__clock_refresh(w);
     knit__wheel_advance(&w->wheel, w->now);
+    if (w->now - w->last_trim >= TRIM_PERIOD_MS) {
+        /* Spread the page give-backs of spare stacks over time. */
+        w->last_trim = w->now;
+        knit__stack_pool_trim(&w->stacks, TRIM_BATCH);
+    }
     if (!knit_list_is_empty(&w->runq)) {
         if (w->io.armed)
             io_poll(w, 0);
@@ -378,7 +410,13 @@ void knit__worker_loop(struct knit_worker *w)
                 continue;
             }
         }
-        poll_events(w);
+        /* Poll when idle or every KNIT_POLL_EVERY switches, not on every
+         * return here (a task ending comes back here each time). */
+        if (knit_list_is_empty(&w->runq) ||
+            w->ticks - w->polled_at >= KNIT_POLL_EVERY) {
+            w->polled_at = w->ticks;
+            poll_events(w);
+        }
         struct knit_task *t = runq_pop(w);
         if (t)
             switch_to_task(w, &w->sched, t);

@@ -84,7 +84,7 @@ struct knit_task {
     uint64_t group_held;            /* tasks held by groups this task owns */
     uint64_t id;                    /* unique, from 1 */
     char name[32];                  /* NUL-terminated, may be empty */
-    void *locals[KNIT_TASK_LOCALS]; /* task-local values */
+    void **locals; /* task-local values, allocated on first set */
     bool blocking;                  /* a knit_spawn_blocking job: no stack */
     uint8_t pool_class;             /* blocking job: enum knit_pool_class */
     struct knit_remote remote;      /* blocking job: its completion message */
@@ -102,9 +102,11 @@ struct knit_worker {
     struct knit_wheel wheel;       /* timers */
     struct knit_io io;             /* I/O driver */
     struct knit_stack_pool stacks; /* stacks */
-    struct knit_task *free_tasks;  /* recycled task structs (run_link.next) */
-    unsigned nfree_tasks;
+    struct knit_task *free_tasks; /* recycled task structs (run_link.next) */
+    void *task_slabs;             /* task struct slabs (task.c) */
     int64_t now;    /* cached clock, ms */
+    int64_t last_trim; /* when spare stacks were last trimmed */
+    uint64_t polled_at; /* ticks at the last poll_events */
     uint64_t ticks; /* switches into tasks */
     uint64_t rng;   /* scheduler randomness, from the seed */
     int id;         /* 0-based */
@@ -143,7 +145,9 @@ struct knit_rt {
 };
 
 /* The worker of the calling thread, NULL outside a runtime. */
-extern _Thread_local struct knit_worker *knit__tls_worker;
+/* initial-exec: one fs-relative load, no __tls_get_addr call. */
+extern _Thread_local __attribute__((tls_model("initial-exec"))) struct
+    knit_worker *knit__tls_worker;
 static inline struct knit_worker *knit__worker(void)
 {
     return knit__tls_worker;
@@ -177,7 +181,14 @@ static inline int64_t knit__now(struct knit_worker *w)
 }
 
 /* The error of the innermost fired scope visible to @t, or 0. */
-int knit__scope_err(const struct knit_task *t);
+int knit__scope_err_slow(const struct knit_task *t);
+static inline int knit__scope_err(const struct knit_task *t)
+{
+    /* The common case: only the root scope, not cancelled. */
+    if (t->scope == &t->root && !t->root.err)
+        return 0;
+    return knit__scope_err_slow(t);
+}
 
 /* Prepares @t's root scope. */
 void knit__scope_root_init(struct knit_task *t);

@@ -34,7 +34,7 @@ static inline const struct knit_scope_impl *cimpl(const knit_scope *s)
  * scope are visible, the call reports -ECANCELED, so that code which
  * retries on -ETIMEDOUT never retries work it was told to stop.
  */
-int knit__scope_err(const struct knit_task *t)
+int knit__scope_err_slow(const struct knit_task *t)
 {
     int err = 0;
     for (const struct knit_scope_impl *x = t->scope; x; x = x->parent) {

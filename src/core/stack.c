@@ -30,7 +30,7 @@
 
 /* A region is this big (or one slot when a slot is bigger). */
 #define REGION_BYTES (16u * 1024u * 1024u)
-/* Free stacks kept committed per size; more are madvise'd back. */
+/* Free stacks kept committed per size; trimming gives back the rest. */
 #define WARM_MAX 256
 
 /* ---- guard budget (process-wide: the map count limit is per process) ---- */
@@ -199,9 +199,9 @@ int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
     size_t page = knit__page_size();
     size = (size + page - 1) & ~(page - 1);
     struct knit_stack_class *c = class_for(p, size);
-    if (c && c->warm.n > 0) {
+    if (c && c->warm.n > c->warm.start) {
         *out = c->warm.v[--c->warm.n];
-    } else if (c && c->cold.n > 0) {
+    } else if (c && c->cold.n > c->cold.start) {
         *out = c->cold.v[--c->cold.n];
     } else if (c) {
         int err = carve(p, c, out);
@@ -226,8 +226,15 @@ int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
 }
 
 /* Pushes @s on @l; false when the list cannot grow (out of memory). */
+/* Pushes @s on @l; false when the list cannot grow (out of memory). */
 static bool list_push(struct knit_stack_list *l, const struct knit_stack *s)
 {
+    if (l->n == l->cap && l->start > 0) {
+        /* Reclaim the trimmed front before growing. */
+        memmove(l->v, l->v + l->start, (l->n - l->start) * sizeof(*l->v));
+        l->n -= l->start;
+        l->start = 0;
+    }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         struct knit_stack *v = realloc(l->v, cap * sizeof(*v));
@@ -240,20 +247,40 @@ static bool list_push(struct knit_stack_list *l, const struct knit_stack *s)
     return true;
 }
 
+static inline size_t list_len(const struct knit_stack_list *l)
+{
+    return l->n - l->start;
+}
+
 void knit__stack_free(struct knit_stack_pool *p, const struct knit_stack *s)
 {
     p->in_use--;
     struct knit_stack_class *c = class_for(p, s->size);
     if (!c)
         return; /* its region is unmapped with the pool */
-    if (c->warm.n < WARM_MAX) {
-        if (list_push(&c->warm, s))
-            return;
+    if (!list_push(&c->warm, s)) {
+        /* No room to remember it warm: give its pages back now. If even
+         * the cold list cannot grow, the slot waits for the pool's end. */
+        knit__sys_madvise(s->lo, s->size, MADV_DONTNEED);
+        list_push(&c->cold, s);
     }
-    /* Enough committed spares: hand this one's pages to the kernel. If even
-     * that list cannot grow, the slot stays unused until the pool ends. */
-    knit__sys_madvise(s->lo, s->size, MADV_DONTNEED);
-    list_push(&c->cold, s);
+}
+
+int knit__stack_pool_trim(struct knit_stack_pool *p, int max)
+{
+    int done = 0;
+    for (int i = 0; i < p->nclasses && done < max; i++) {
+        struct knit_stack_class *c = &p->classes[i];
+        while (done < max && list_len(&c->warm) > WARM_MAX) {
+            struct knit_stack s = c->warm.v[c->warm.start];
+            if (!list_push(&c->cold, &s))
+                return done;
+            c->warm.start++;
+            knit__sys_madvise(s.lo, s.size, MADV_DONTNEED);
+            done++;
+        }
+    }
+    return done;
 }
 
 bool knit__stack_is_guard_hit(const struct knit_stack *s, const void *addr)
@@ -267,6 +294,6 @@ uint64_t knit__stack_pool_free_count(const struct knit_stack_pool *p)
 {
     uint64_t n = 0;
     for (int i = 0; i < p->nclasses; i++)
-        n += p->classes[i].warm.n + p->classes[i].cold.n;
+        n += list_len(&p->classes[i].warm) + list_len(&p->classes[i].cold);
     return n;
 }

@@ -36,10 +36,12 @@ struct knit_stack {
     bool guarded; /* the page below lo is PROT_NONE */
 };
 
-/* A growable array of free stacks, used as a LIFO. */
+/* A growable array of free stacks: a LIFO at the end, trimmed from the
+ * front (the coldest entries). Live entries are v[start..n). */
 struct knit_stack_list {
     struct knit_stack *v; /* entries */
-    size_t n;             /* entries used */
+    size_t start;         /* first live entry */
+    size_t n;             /* end of the live entries */
     size_t cap;           /* entries allocated */
 };
 
@@ -78,8 +80,19 @@ void knit__stack_pool_fini(struct knit_stack_pool *p);
 int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
                       struct knit_stack *out);
 
-/* Gives @s back to @p for reuse. */
+/*
+ * Gives @s back to @p for reuse. Its pages stay committed (a warm stack
+ * is reused without page faults); knit__stack_pool_trim gives the pages
+ * of spares beyond a reserve back to the kernel, a few at a time.
+ */
 void knit__stack_free(struct knit_stack_pool *p, const struct knit_stack *s);
+
+/*
+ * Hands the pages of at most @max of the oldest warm spares beyond the
+ * reserve back to the kernel (madvise, a TLB flush each: costly, so the
+ * worker spreads this over time). Returns how many were trimmed.
+ */
+int knit__stack_pool_trim(struct knit_stack_pool *p, int max);
 
 /* False when the canary word at the bottom of @s was overwritten. */
 static inline bool knit__stack_canary_ok(const struct knit_stack *s)

@@ -8,6 +8,7 @@
  * it ends, so a finished task that nobody joined costs one small struct.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,30 +16,82 @@
 #include "core/compiler.h"
 #include "core/sched.h"
 
-/* Recycled task structs kept per worker. None under ASan, so that a
- * use of a freed handle (a second join) is reported, not served by the
- * struct's next owner. */
-#ifdef KNIT_ASAN
-#define FREE_TASKS_MAX 0
-#else
-#define FREE_TASKS_MAX 1024
-#endif
-
 static _Atomic(uint64_t) next_task_id = 1;
+
+/*
+ * Task structs come from slabs of TASKS_PER_SLAB and go back to a
+ * per-worker free list, never to malloc: spawn costs no allocator call
+ * once the slabs exist. Slabs are freed with the worker. Under ASan each
+ * struct is malloc'd and freed on its own instead, so that a use of a
+ * freed handle (a second join) is reported, not served by the struct's
+ * next owner.
+ */
+#define TASKS_PER_SLAB 64
+
+struct task_slab {
+    struct task_slab *next;                /* the worker's slabs */
+    struct knit_task tasks[TASKS_PER_SLAB]; /* carved on the free list */
+};
+
+/*
+ * Slabs outlive their runtime in a small process-wide cache, so that a
+ * program that runs knit_run repeatedly (tests, benchmarks) does not pay
+ * the page faults of fresh memory each time.
+ */
+#ifndef KNIT_ASAN
+#define SLAB_CACHE_MAX 16384 /* slabs kept: a million tasks, ~350 MiB */
+static struct task_slab *slab_cache;
+static int slab_cache_len;
+static pthread_mutex_t slab_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct task_slab *slab_new(void)
+{
+    pthread_mutex_lock(&slab_cache_lock);
+    struct task_slab *slab = slab_cache;
+    if (slab) {
+        slab_cache = slab->next;
+        slab_cache_len--;
+    }
+    pthread_mutex_unlock(&slab_cache_lock);
+    return slab ? slab : malloc(sizeof(*slab));
+}
+
+static void slab_release(struct task_slab *slab)
+{
+    pthread_mutex_lock(&slab_cache_lock);
+    if (slab_cache_len < SLAB_CACHE_MAX) {
+        slab->next = slab_cache;
+        slab_cache = slab;
+        slab_cache_len++;
+        slab = NULL;
+    }
+    pthread_mutex_unlock(&slab_cache_lock);
+    free(slab);
+}
+#endif
 
 static struct knit_task *task_alloc(struct knit_worker *w)
 {
+#ifdef KNIT_ASAN
+    (void)w;
+    return calloc(1, sizeof(struct knit_task));
+#else
     struct knit_task *t = w->free_tasks;
-    if (t) {
-        w->free_tasks = (struct knit_task *)t->run_link.next;
-        w->nfree_tasks--;
-    } else {
-        t = malloc(sizeof(*t));
-        if (!t)
+    if (knit_unlikely(!t)) {
+        struct task_slab *slab = slab_new();
+        if (!slab)
             return NULL;
+        slab->next = w->task_slabs;
+        w->task_slabs = slab;
+        for (int i = TASKS_PER_SLAB - 1; i >= 0; i--) {
+            slab->tasks[i].run_link.next = (struct knit_list *)t;
+            t = &slab->tasks[i];
+        }
     }
+    w->free_tasks = (struct knit_task *)t->run_link.next;
     memset(t, 0, sizeof(*t));
     return t;
+#endif
 }
 
 void knit__task_free(struct knit_task *t)
@@ -46,62 +99,26 @@ void knit__task_free(struct knit_task *t)
     struct knit_worker *w = t->worker;
     knit_list_remove(&t->all_link);
     w->ntasks--;
-    if ((int)w->nfree_tasks < FREE_TASKS_MAX) {
-        t->run_link.next = (struct knit_list *)w->free_tasks;
-        w->free_tasks = t;
-        w->nfree_tasks++;
-    } else {
-        free(t);
-    }
+#ifdef KNIT_ASAN
+    free(t);
+#else
+    t->run_link.next = (struct knit_list *)w->free_tasks;
+    w->free_tasks = t;
+#endif
 }
 
 void knit__task_cache_fini(struct knit_worker *w)
 {
-    while (w->free_tasks) {
-        struct knit_task *t = w->free_tasks;
-        w->free_tasks = (struct knit_task *)t->run_link.next;
-        free(t);
+#ifndef KNIT_ASAN
+    struct task_slab *slab = w->task_slabs;
+    while (slab) {
+        struct task_slab *next = slab->next;
+        slab_release(slab);
+        slab = next;
     }
-    w->nfree_tasks = 0;
-}
-
-struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
-                              knit_fn fn, void *arg)
-{
-    size_t size = o && o->stack_size ? o->stack_size : w->rt->cfg.stack_size;
-    if (!fn || size < KNIT_STACK_MIN || size > KNIT_STACK_MAX)
-        return NULL;
-    struct knit_task *t = task_alloc(w);
-    if (!t)
-        return NULL;
-    if (knit__stack_alloc(&w->stacks, size, &t->stack) != 0) {
-        t->worker = w;
-        knit_list_init(&t->all_link);
-        w->ntasks++;
-        knit__task_free(t);
-        return NULL;
-    }
-    t->worker = w;
-    t->fn = fn;
-    t->arg = arg;
-    t->state = KNIT_TASK_NEW;
-    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
-    if (o && o->name) {
-        strncpy(t->name, o->name, sizeof(t->name) - 1);
-        t->name[sizeof(t->name) - 1] = '\0';
-    }
-    knit_list_init(&t->run_link);
-    knit_list_init(&t->group_link);
-    knit__scope_root_init(t);
-    knit__task_prepare(t);
-    knit_list_push_back(&w->tasks, &t->all_link);
-    w->ntasks++;
-    w->nlive++;
-    w->rt->spawned++;
-    t->lazy = o && o->lazy;
-    if (!t->lazy)
-        knit__task_enqueue_new(t);
-    return t;
+#endif
+    w->task_slabs = NULL;
+    w->free_tasks = NULL;
 }
 
 struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
@@ -122,6 +139,31 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
     w->ntasks++;
     w->nlive++;
     w->rt->spawned++;
+    return t;
+}
+
+/*
+ * The stack is attached when the task first runs (attach_stack in
+ * sched.c), not here: a million tasks spawned before any runs hold no
+ * stack, and a spawn-then-join loop keeps reusing one warm stack.
+ */
+struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
+                              knit_fn fn, void *arg)
+{
+    size_t size = o && o->stack_size ? o->stack_size : w->rt->cfg.stack_size;
+    if (!fn || size < KNIT_STACK_MIN || size > KNIT_STACK_MAX)
+        return NULL;
+    struct knit_task *t = knit__task_new_stackless(w, fn, arg);
+    if (!t)
+        return NULL;
+    t->stack.size = size; /* wanted; the stack comes at the first run */
+    if (o && o->name) {
+        strncpy(t->name, o->name, sizeof(t->name) - 1);
+        t->name[sizeof(t->name) - 1] = '\0';
+    }
+    t->lazy = o && o->lazy;
+    if (!t->lazy)
+        knit__task_enqueue_new(t);
     return t;
 }
 
@@ -272,7 +314,7 @@ void *knit_task_local_get(int key)
     struct knit_task *t = knit__task();
     if (!t || key < 0 || key >= KNIT_TASK_LOCALS)
         return NULL;
-    return t->locals[key];
+    return t->locals ? t->locals[key] : NULL;
 }
 
 int knit_task_local_set(int key, void *value)
@@ -282,12 +324,21 @@ int knit_task_local_set(int key, void *value)
         return -EINVAL;
     if (!t)
         return -ESRCH;
+    if (!t->locals) {
+        if (!value)
+            return 0;
+        t->locals = calloc(KNIT_TASK_LOCALS, sizeof(*t->locals));
+        if (!t->locals)
+            return -ENOMEM;
+    }
     t->locals[key] = value;
     return 0;
 }
 
 void knit__locals_run_dtors(struct knit_task *t)
 {
+    if (!t->locals)
+        return;
     int n = atomic_load_explicit(&nlocal_keys, memory_order_relaxed);
     for (int k = 0; k < n; k++) {
         void *v = t->locals[k];
@@ -296,4 +347,6 @@ void knit__locals_run_dtors(struct knit_task *t)
             local_dtors[k](v);
         }
     }
+    free(t->locals);
+    t->locals = NULL;
 }
