@@ -142,7 +142,7 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         /* Pool threads take no signals: they stay for knit_signal_wait. */
         sigset_t all, old;
-        sigfillset(&all);
+        knit__sigset_async(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         if (pthread_create(&th, &attr, pool_thread, p) == 0)
             p->nthreads++;

@@ -91,7 +91,7 @@ int knit__monitor_start(struct knit_rt *rt)
     atomic_store(&rt->monitor_stop, false);
     /* The monitor takes no signals: they stay for knit_signal_wait. */
     sigset_t all, old;
-    sigfillset(&all);
+    knit__sigset_async(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int err = pthread_create(&rt->monitor, NULL, monitor_main, rt);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -12,6 +12,7 @@
 #define KNIT_CORE_SCHED_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -226,6 +227,23 @@ void knit__group_check_owner_exit(struct knit_task *t);
 /* Prints "knit: <message> (task "<name>" id N)" and aborts. */
 _Noreturn void knit__panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+/*
+ * Fills @set with every signal except the synchronous fault signals
+ * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS): knit's own threads
+ * block these so process signals reach knit_signal_wait; blocking a
+ * fault signal would make a crash skip every handler (ASan's included).
+ */
+static inline void knit__sigset_async(sigset_t *set)
+{
+    sigfillset(set);
+    sigdelset(set, SIGSEGV);
+    sigdelset(set, SIGBUS);
+    sigdelset(set, SIGILL);
+    sigdelset(set, SIGFPE);
+    sigdelset(set, SIGTRAP);
+    sigdelset(set, SIGSYS);
+}
 
 /* Restores what knit_signal_wait changed on @w's thread (net/signal.c). */
 void knit__signal_fini(struct knit_worker *w);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Runs knit-bench beside the peers (raw C, libuv, tokio, Go) of the shared
+# benchmark kit, in one session, so that every number of the final table
+# comes from the same machine state. Builds knit-bench with the release
+# preset first, then hands over to the kit's run.sh with knit plugged in
+# (PROJECT_BENCH / PROJECT_PEER, see the kit's README "How knit plugs in").
+#
+# Every argument and every environment knob of the kit's run.sh passes
+# through, for example:
+#
+#   bench/run-peers.sh                                    everything
+#   WORKLOADS="yield_pingpong timers_sleep" bench/run-peers.sh
+#   PEERS="tokio go" QUICK=1 bench/run-peers.sh
+#   bench/run-peers.sh --table ../shared/bench-peers/results-latest.txt
+#
+# The kit lives beside the repository (../shared/bench-peers); PEER_KIT
+# points elsewhere. Runs from any directory. The kit needs root only to
+# install missing Debian packages; it writes its build outputs and
+# results-latest.txt into its own directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kit=${PEER_KIT:-$root/../shared/bench-peers}
+
+if [ ! -x "$kit/run.sh" ]; then
+    echo "run-peers: no peer kit at $kit (set PEER_KIT)" >&2
+    exit 1
+fi
+kit=$(cd "$kit" && pwd)
+
+# --table only prints a results file: nothing to build.
+if [ "${1:-}" != "--table" ]; then
+    echo "[run-peers] building knit-bench (release preset)" >&2
+    (cd "$root" && cmake --preset release >/dev/null &&
+        cmake --build --preset release --target knit-bench >/dev/null)
+fi
+
+bench=$root/build/release/bench/knit-bench
+if [ "${1:-}" != "--table" ] && [ ! -x "$bench" ]; then
+    echo "run-peers: $bench was not built" >&2
+    exit 1
+fi
+
+PROJECT_BENCH=$bench PROJECT_PEER=knit exec "$kit/run.sh" "$@"
