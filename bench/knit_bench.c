@@ -553,6 +553,164 @@ static void idle_sleep(uint64_t n)
 
 /* ---- command line -------------------------------------------------------- */
 
+/* ---- W1/W3: wake_pingpong, chan_throughput_1p1c, chan_pingpong ---------- */
+
+struct wake_pp {
+    knit_notify a, b; /* A waits on a, B waits on b */
+    uint64_t iters;   /* round trips */
+    uint64_t done;    /* B's completed iterations */
+    double ns;        /* result: ns per switch */
+};
+
+static int wake_b(void *arg)
+{
+    struct wake_pp *p = arg;
+    for (uint64_t i = 0; i < p->iters; i++) {
+        int err = knit_notify_wait(&p->b);
+        if (err)
+            return err;
+        p->done++;
+        knit_notify_one(&p->a);
+    }
+    return 0;
+}
+
+static int wake_main(void *arg)
+{
+    struct wake_pp *p = arg;
+    knit_notify_init(&p->a);
+    knit_notify_init(&p->b);
+    knit_task_opts o = task_opts(0);
+    knit_task *b = knit_spawn_with(&o, wake_b, p);
+    if (!b)
+        die("wake_pingpong: knit_spawn failed");
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < p->iters; i++) {
+        knit_notify_one(&p->b);
+        int err = knit_notify_wait(&p->a);
+        if (err)
+            die("wake_pingpong: %s", strerror(-err));
+    }
+    uint64_t t1 = now_ns();
+    if (knit_join(b) != 0 || p->done != p->iters)
+        die("wake_pingpong: %llu of %llu iterations",
+            (unsigned long long)p->done, (unsigned long long)p->iters);
+    p->ns = (double)(t1 - t0) / (double)(2 * p->iters);
+    return 0;
+}
+
+/* A: notify(B); wait(A). B: wait(B); notify(A). n/2 iterations. */
+static double wake_pingpong(uint64_t n)
+{
+    struct wake_pp p = {.iters = n / 2};
+    run(wake_main, &p);
+    return p.ns;
+}
+
+struct chan_tp {
+    knit_chan *c;
+    uint64_t n;
+    uint64_t sum;
+    double rate; /* result: messages per second */
+};
+
+static int tp_producer(void *arg)
+{
+    struct chan_tp *p = arg;
+    for (uint64_t i = 0; i < p->n; i++) {
+        int err = knit_chan_send(p->c, &i);
+        if (err)
+            return err;
+    }
+    knit_chan_close(p->c);
+    return 0;
+}
+
+static int tp_main(void *arg)
+{
+    struct chan_tp *p = arg;
+    p->c = knit_chan_new(sizeof(uint64_t), 1024);
+    if (!p->c)
+        die("chan_throughput_1p1c: out of memory");
+    knit_task_opts o = task_opts(0);
+    uint64_t t0 = now_ns();
+    knit_task *prod = knit_spawn_with(&o, tp_producer, p);
+    if (!prod)
+        die("chan_throughput_1p1c: knit_spawn failed");
+    uint64_t v, sum = 0;
+    while (knit_chan_recv(p->c, &v) == 0)
+        sum += v;
+    uint64_t t1 = now_ns();
+    if (knit_join(prod) != 0 || sum != p->n * (p->n - 1) / 2)
+        die("chan_throughput_1p1c: sum %llu, expected %llu",
+            (unsigned long long)sum,
+            (unsigned long long)(p->n * (p->n - 1) / 2));
+    knit_chan_unref(p->c);
+    p->rate = (double)p->n / ((double)(t1 - t0) * 1e-9);
+    return 0;
+}
+
+/* Capacity 1024, u64, one producer task and the consumer: msgs/s. */
+static double chan_throughput_1p1c(uint64_t n)
+{
+    struct chan_tp p = {.n = n};
+    run(tp_main, &p);
+    return p.rate;
+}
+
+struct chan_pp {
+    knit_chan *c1, *c2;
+    uint64_t n;
+    double ns; /* result: ns per round trip */
+};
+
+static int pp_echo(void *arg)
+{
+    struct chan_pp *p = arg;
+    uint64_t v;
+    while (knit_chan_recv(p->c1, &v) == 0)
+        if (knit_chan_send(p->c2, &v))
+            return -1;
+    return 0;
+}
+
+static int pp_main(void *arg)
+{
+    struct chan_pp *p = arg;
+    p->c1 = knit_chan_new(sizeof(uint64_t), 1);
+    p->c2 = knit_chan_new(sizeof(uint64_t), 1);
+    if (!p->c1 || !p->c2)
+        die("chan_pingpong: out of memory");
+    knit_task_opts o = task_opts(0);
+    knit_task *b = knit_spawn_with(&o, pp_echo, p);
+    if (!b)
+        die("chan_pingpong: knit_spawn failed");
+    uint64_t s = 0;
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < p->n; i++) {
+        uint64_t v;
+        if (knit_chan_send(p->c1, &i) || knit_chan_recv(p->c2, &v))
+            die("chan_pingpong: channel error");
+        s += v;
+    }
+    uint64_t t1 = now_ns();
+    knit_chan_close(p->c1);
+    if (knit_join(b) != 0 || s != p->n * (p->n - 1) / 2)
+        die("chan_pingpong: sum %llu", (unsigned long long)s);
+    knit_chan_unref(p->c1);
+    knit_chan_unref(p->c2);
+    p->ns = (double)(t1 - t0) / (double)p->n;
+    return 0;
+}
+
+/* Two capacity-1 channels, n round trips: ns per round trip. */
+static double chan_pingpong(uint64_t n)
+{
+    struct chan_pp p = {.n = n};
+    run(pp_main, &p);
+    return p.ns;
+}
+
 static _Noreturn void usage(void)
 {
     fprintf(stderr,
@@ -635,6 +793,24 @@ int main(int argc, char **argv)
                  "threads=1 n=%llu impl=knit_timeout(1s,return_i)",
                  (unsigned long long)n);
         rep(w, "ops_per_s", reps, ex, timeout_ready, n);
+    } else if (!strcmp(w, "wake_pingpong")) {
+        n = N_OR(10000000);
+        snprintf(ex, sizeof(ex),
+                 "threads=1 n=%llu impl=knit_notify_one+knit_notify_wait",
+                 (unsigned long long)n);
+        rep(w, "ns_per_switch", reps, ex, wake_pingpong, n);
+    } else if (!strcmp(w, "chan_throughput_1p1c")) {
+        n = N_OR(10000000);
+        snprintf(ex, sizeof(ex),
+                 "threads=1 n=%llu cap=1024 impl=knit_chan_send+recv",
+                 (unsigned long long)n);
+        rep(w, "msgs_per_s", reps, ex, chan_throughput_1p1c, n);
+    } else if (!strcmp(w, "chan_pingpong")) {
+        n = N_OR(1000000);
+        snprintf(ex, sizeof(ex),
+                 "threads=1 n=%llu cap=1 impl=knit_chan_send+recv",
+                 (unsigned long long)n);
+        rep(w, "ns_per_roundtrip", reps, ex, chan_pingpong, n);
     } else if (!strcmp(w, "timers_sleep")) {
         timers_sleep(N_OR(1000000));
     } else if (!strcmp(w, "idle_sleep")) {
