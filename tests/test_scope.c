@@ -261,6 +261,52 @@ static void cancellation_outranks_an_expired_deadline(void **state)
     assert_int_equal(kt_run(t_cancel_outranks_timeout, NULL), 0);
 }
 
+static int cancel_token_later(void *arg)
+{
+    knit_sleep(40);
+    knit_token_cancel(arg);
+    return 0;
+}
+
+static int t_token_link(void *arg)
+{
+    (void)arg;
+    knit_token root, child;
+    knit_token_init(&root, NULL);
+    knit_token_init(&child, &root);
+    knit_task *t = knit_spawn(cancel_token_later, &root);
+    knit_scope s;
+    knit_scope_enter(&s, KNIT_FOREVER);
+    knit_scope_link_token(&s, &child);
+    assert_int_equal(knit_sleep(1000), -ECANCELED); /* parent cancelled */
+    assert_int_equal(knit_now(), 40);
+    assert_int_equal(knit_scope_exit(&s), -ECANCELED);
+    assert_int_equal(knit_join(t), 0);
+    /* A cancelled token cancels a newly linked scope at once. */
+    knit_scope_enter(&s, KNIT_FOREVER);
+    knit_scope_link_token(&s, &child);
+    assert_true(knit_scope_is_fired(&s));
+    assert_int_equal(knit_scope_exit(&s), -ECANCELED);
+    /* An exited scope is unlinked: cancelling its token later is safe. */
+    knit_token other;
+    knit_token_init(&other, NULL);
+    knit_scope_enter(&s, KNIT_FOREVER);
+    knit_scope_link_token(&s, &other);
+    assert_int_equal(knit_sleep(5), 0);
+    assert_int_equal(knit_scope_exit(&s), 0);
+    knit_token_cancel(&other);
+    knit_token_destroy(&other);
+    knit_token_destroy(&child);
+    knit_token_destroy(&root);
+    return 0;
+}
+
+static void scope_linked_to_a_token_is_cancelled_with_it(void **state)
+{
+    (void)state;
+    assert_int_equal(kt_run(t_token_link, NULL), 0);
+}
+
 /* 200 nested scopes, each with a later deadline than its parent's parent:
  * the innermost call sees the outermost (earliest) deadline. */
 static int nest(int depth)
@@ -345,6 +391,7 @@ int main(void)
         cmocka_unit_test(cancel_before_the_deadline_reports_ecanceled),
         cmocka_unit_test(timeout_returns_the_result_or_etimedout),
         cmocka_unit_test(cancellation_outranks_an_expired_deadline),
+        cmocka_unit_test(scope_linked_to_a_token_is_cancelled_with_it),
         cmocka_unit_test(two_hundred_nested_scopes_fire_the_innermost_earliest),
         cmocka_unit_test(
             three_hundred_nested_scopes_obey_the_outermost_deadline),

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-KNIT_OPAQUE(knit_scope, 96);
+KNIT_OPAQUE(knit_scope, 192);
 
 /**
  * knit_scope_enter() - open a scope in the current task.
@@ -57,6 +57,16 @@ KNIT_API int knit_scope_exit(knit_scope *s);
  * any task of the same runtime while @s is entered. Idempotent.
  */
 KNIT_API void knit_scope_cancel(knit_scope *s);
+
+struct knit_token;
+
+/*
+ * Links @s to the cancellation token @tok (knit/sync.h): cancelling the
+ * token (or an ancestor of it) cancels @s, as knit_scope_cancel would, for
+ * as long as @s is entered. A token already cancelled cancels @s now. One
+ * token per scope; call from the task that entered @s.
+ */
+KNIT_API void knit_scope_link_token(knit_scope *s, struct knit_token *tok);
 
 /* True when @s has fired (deadline passed or cancelled). */
 KNIT_API bool knit_scope_is_fired(const knit_scope *s);

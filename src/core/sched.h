@@ -48,6 +48,8 @@ struct knit_scope_impl {
     int64_t deadline;               /* KNIT_FOREVER or absolute ms */
     int err;                        /* 0, -ETIMEDOUT or -ECANCELED */
     bool shield;                    /* hides the enclosing scopes */
+    bool token_linked;              /* token_w is on a token's list */
+    struct knit_waiter token_w;     /* knit_scope_link_token's listener */
 };
 
 enum knit_task_state {

@@ -106,6 +106,7 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
     x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
     x->err = 0;
     x->shield = shield;
+    x->token_linked = false;
     knit_list_init(&x->timer.link);
     t->scope = x;
     if (x->deadline == KNIT_FOREVER)
@@ -135,6 +136,8 @@ int knit_scope_exit(knit_scope *s)
         knit__panic("knit_scope_exit: the scope is not the innermost scope "
                     "of the calling task (exited out of order or twice?)");
     knit__wheel_cancel(&t->worker->wheel, &x->timer);
+    if (x->token_linked)
+        knit_list_remove(&x->token_w.link);
     t->scope = x->parent;
     return x->err;
 }

@@ -20,6 +20,7 @@ void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
     w->data = NULL;
     w->sel = NULL;
     w->index = 0;
+    w->wake_fn = NULL;
 }
 
 int knit__wait(struct knit_waiter *w)
@@ -40,6 +41,10 @@ int knit__wait(struct knit_waiter *w)
 
 void knit__wake(struct knit_waiter *w, int result)
 {
+    if (knit_unlikely(w->wake_fn != NULL)) {
+        w->wake_fn(w, result);
+        return;
+    }
     struct knit_task *t = w->task;
     w->result = result;
     /* For a select, t->waiter is the select's own record, not @w: either

@@ -44,6 +44,10 @@ struct knit_waiter {
     void *data;           /* payload: element in/out, permits wanted, ... */
     struct knit_sel *sel; /* the select it is a case of, or NULL */
     int index;            /* its case index in that select */
+    /* When set, knit__wake calls this instead of readying w->task: a
+     * waiter that stands for something other than a parked task (a scope
+     * linked to a token). */
+    void (*wake_fn)(struct knit_waiter *w, int result);
 };
 
 /*

@@ -23,6 +23,7 @@
 
 #include "core/compiler.h"
 #include "core/sched.h"
+#include "knit/scope.h"
 #include "sync/sync.h"
 
 struct token {
@@ -149,4 +150,30 @@ void knit_token_destroy(knit_token *t)
     }
     knit_list_remove(&x->sibling);
     x->parent = NULL;
+}
+
+/* ---- scopes linked to a token (knit/scope.h) ------------------------- */
+
+static void token_fired(struct knit_waiter *w, int result)
+{
+    (void)result;
+    struct knit_scope_impl *x =
+        knit_container_of(w, struct knit_scope_impl, token_w);
+    x->token_linked = false; /* the token unlinked it */
+    knit__scope_fire(x, -ECANCELED);
+}
+
+void knit_scope_link_token(knit_scope *s, struct knit_token *tok)
+{
+    struct knit_scope_impl *x = (struct knit_scope_impl *)(void *)s;
+    if (x->token_linked)
+        knit__panic("knit_scope_link_token: the scope is linked already");
+    if (knit_token_is_cancelled(tok)) {
+        knit__scope_fire(x, -ECANCELED);
+        return;
+    }
+    knit__waiter_init(&x->token_w, "scope token", tok, knit__waiter_unlink);
+    x->token_w.wake_fn = token_fired;
+    x->token_linked = true;
+    knit__token_enqueue(tok, &x->token_w);
 }
