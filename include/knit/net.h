@@ -28,6 +28,10 @@
 
 #include "knit/common.h"
 
+/* Declared here too: strict C11 builds get it from <netdb.h> only with
+ * POSIX feature macros. */
+struct addrinfo;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
