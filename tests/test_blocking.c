@@ -206,10 +206,31 @@ runtime_end_waits_for_running_jobs_and_cancels_queued_ones(void **state)
     assert_int_equal(atomic_load(&slow_finished), 1);
 }
 
+static int t_job_done_before_main(void *arg)
+{
+    (void)arg;
+    knit_detach(knit_spawn_blocking(blocking_sleep, (void *)1000));
+    usleep(20000); /* the job ends while main still runs, unnoticed */
+    return 0;
+}
+
+static void runtime_ends_when_a_detached_job_finished_first(void **state)
+{
+    (void)state;
+    knit_config cfg;
+    kt_config(&cfg);
+    /* Hung forever before: the job's completion was drained as the last
+     * task, then the idle loop blocked in the driver. */
+    assert_int_equal(knit_run(&cfg, t_job_done_before_main, NULL), 0);
+    cfg.clock = KNIT_CLOCK_MONOTONIC;
+    assert_int_equal(knit_run(&cfg, t_job_done_before_main, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocking_job_is_joined_like_a_task),
+        cmocka_unit_test(runtime_ends_when_a_detached_job_finished_first),
         cmocka_unit_test(parallel_map_over_blocking_batches_is_exact),
         cmocka_unit_test(joiner_of_a_running_job_can_be_cancelled_promptly),
         cmocka_unit_test(

@@ -19,13 +19,6 @@
 
 #include "kt.h"
 
-/* Asserts that @needle is in @hay; prints @hay when it is not. */
-static void expect_in(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle))
-        fail_msg("expected \"%s\" in the child's stderr:\n%s", needle, hay);
-}
-
 static int sleep_forever(void *arg)
 {
     (void)arg;
@@ -110,10 +103,10 @@ static int t_dump(void *arg)
     assert_non_null(f);
     knit_dump(f);
     fclose(f);
-    expect_in(buf, "3 live tasks");
-    expect_in(buf, "\"main\": running");
-    expect_in(buf, "\"sleeper\": parked on sleep");
-    expect_in(buf, "\"idle\": lazy, not started");
+    kt_expect_in(buf, "3 live tasks");
+    kt_expect_in(buf, "\"main\": running");
+    kt_expect_in(buf, "\"sleeper\": parked on sleep");
+    kt_expect_in(buf, "\"idle\": lazy, not started");
     free(buf);
     knit_cancel(t);
     knit_cancel(l);
@@ -127,34 +120,6 @@ static void dump_lists_every_task_with_its_state(void **state)
     (void)state;
     knit_dump(stderr); /* a no-op outside a runtime */
     assert_int_equal(kt_run(t_dump, NULL), 0);
-}
-
-/* ---- in child processes ------------------------------------------------- */
-
-static char *run_child(const knit_config *cfg, knit_fn fn, int *status)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        int r = kt_run_cfg(cfg, fn, NULL);
-        _exit(r == 0 ? 0 : 3);
-    }
-    close(fds[1]);
-    static char buf[8192];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof(buf) - 1 &&
-           (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = '\0';
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, status, 0), pid);
-    return buf;
 }
 
 static int spin_until_reported(void *arg)
@@ -187,9 +152,9 @@ static void stall_detector_names_the_task_holding_its_worker(void **state)
     cfg.clock = KNIT_CLOCK_MONOTONIC;
     cfg.stall_ms = 10;
     int status;
-    char *err = run_child(&cfg, t_stall, &status);
-    expect_in(err, "knit: stall: task ");
-    expect_in(err, "\"spinner\" has held worker 0 for ");
+    const char *err = kt_run_child(&cfg, t_stall, NULL, &status);
+    kt_expect_in(err, "knit: stall: task ");
+    kt_expect_in(err, "\"spinner\" has held worker 0 for ");
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -208,9 +173,9 @@ static void clock_advance_on_the_real_clock_panics(void **state)
     kt_config(&cfg);
     cfg.clock = KNIT_CLOCK_MONOTONIC;
     int status;
-    char *err = run_child(&cfg, t_advance_monotonic, &status);
-    expect_in(err,
-              "knit: knit_clock_advance needs a KNIT_CLOCK_MANUAL runtime");
+    const char *err = kt_run_child(&cfg, t_advance_monotonic, NULL, &status);
+    kt_expect_in(err,
+                 "knit: knit_clock_advance needs a KNIT_CLOCK_MANUAL runtime");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }
@@ -235,8 +200,8 @@ static void join_of_a_detached_task_panics(void **state)
     knit_config cfg;
     kt_config(&cfg);
     int status;
-    char *err = run_child(&cfg, t_double_join, &status);
-    expect_in(err, "which is joined, detached or owned by a group");
+    const char *err = kt_run_child(&cfg, t_double_join, NULL, &status);
+    kt_expect_in(err, "which is joined, detached or owned by a group");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }
@@ -257,10 +222,11 @@ static void exiting_scopes_out_of_order_panics(void **state)
     knit_config cfg;
     kt_config(&cfg);
     int status;
-    char *err = run_child(&cfg, exit_scope_out_of_order, &status);
-    expect_in(err, "knit_scope_exit: the scope is not the "
-                   "innermost scope of the calling task");
-    expect_in(err, "(in task ");
+    const char *err =
+        kt_run_child(&cfg, exit_scope_out_of_order, NULL, &status);
+    kt_expect_in(err, "knit_scope_exit: the scope is not the "
+                      "innermost scope of the calling task");
+    kt_expect_in(err, "(in task ");
     assert_true(WIFSIGNALED(status));
 }
 

@@ -156,46 +156,12 @@ static int t_canary(void *arg)
     return knit_join(knit_spawn_with(&o, smash_canary, NULL));
 }
 
-/* Asserts that @needle is in @hay; prints @hay when it is not. */
-static void expect_in(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle))
-        fail_msg("expected \"%s\" in the child's stderr:\n%s", needle, hay);
-}
-
-/* Runs @fn in a runtime in a child; returns its stderr, sets *status. */
-static char *run_child(knit_fn fn, int *status)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        kt_run(fn, NULL);
-        _exit(0);
-    }
-    close(fds[1]);
-    static char buf[8192];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof(buf) - 1 &&
-           (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = '\0';
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, status, 0), pid);
-    return buf;
-}
-
 static void stack_overflow_names_the_task_and_aborts(void **state)
 {
     (void)state;
     int status;
-    char *err = run_child(t_overflow, &status);
-    expect_in(err, "knit: task \"deep\" overflowed its 16384-byte stack");
+    const char *err = kt_run_child(NULL, t_overflow, NULL, &status);
+    kt_expect_in(err, "knit: task \"deep\" overflowed its 16384-byte stack");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }
@@ -204,8 +170,8 @@ static void smashed_canary_is_reported_at_the_next_switch(void **state)
 {
     (void)state;
     int status;
-    char *err = run_child(t_canary, &status);
-    expect_in(err, "knit: task \"smasher\" overflowed its 16384-byte stack");
+    const char *err = kt_run_child(NULL, t_canary, NULL, &status);
+    kt_expect_in(err, "knit: task \"smasher\" overflowed its 16384-byte stack");
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }

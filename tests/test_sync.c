@@ -1373,46 +1373,11 @@ static void token_wait_times_out_and_leaves_no_trace(void **state)
     assert_int_equal(kt_run(t_token_leaves, &timeout), 0);
 }
 
-/* ---- misuse, in child processes ------------------------------------------ */
-
-static void expect_in(const char *hay, const char *needle)
-{
-    if (!strstr(hay, needle))
-        fail_msg("expected \"%s\" in the child's stderr:\n%s", needle, hay);
-}
-
-/* Runs fn in a forked child; returns its stderr and stores its status. */
-static char *run_child(knit_fn fn, int *status)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        int r = kt_run(fn, NULL);
-        _exit(r == 0 ? 0 : 3);
-    }
-    close(fds[1]);
-    static char buf[8192];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof(buf) - 1 &&
-           (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = '\0';
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, status, 0), pid);
-    return buf;
-}
-
 static void expect_panic(knit_fn fn, const char *msg)
 {
     int status;
-    char *err = run_child(fn, &status);
-    expect_in(err, msg);
+    const char *err = kt_run_child(NULL, fn, NULL, &status);
+    kt_expect_in(err, msg);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
 }

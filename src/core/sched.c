@@ -353,6 +353,8 @@ static void poll_events(struct knit_worker *w)
     struct knit_rt *rt = w->rt;
     w->lifo_streak = 0;
     knit__remote_drain(w);
+    if (rt->main_done && w->nlive == 0)
+        return; /* the drain ended the last task (a blocking job): done */
     knit__clock_refresh(w);
     knit__wheel_advance(&w->wheel, w->now);
     if (w->now - w->last_trim >= TRIM_PERIOD_MS) {

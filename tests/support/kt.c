@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/sched.h"
@@ -57,4 +60,37 @@ int kt_run(knit_fn fn, void *arg)
     knit_config cfg;
     kt_config(&cfg);
     return kt_run_cfg(&cfg, fn, arg);
+}
+
+const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
+                         int *status)
+{
+    static char buf[16384];
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        int r = cfg ? kt_run_cfg(cfg, fn, arg) : kt_run(fn, arg);
+        _exit(r == 0 ? 0 : 3);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof(buf) - 1 &&
+           (r = read(fds[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, status, 0), pid);
+    return buf;
+}
+
+void kt_expect_in(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("expected \"%s\" in:\n%s", needle, hay);
 }

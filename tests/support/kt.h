@@ -22,4 +22,18 @@ int kt_run(knit_fn fn, void *arg);
 /* Same with an explicit configuration. */
 int kt_run_cfg(const knit_config *cfg, knit_fn fn, void *arg);
 
+/*
+ * Runs fn(arg) through kt_run_cfg (@cfg NULL: kt_config) in a forked
+ * child with its stderr captured, for behaviour that aborts (panics,
+ * overflow reports) or must not disturb the test process. Stores the
+ * child's wait status in *@status and returns what it wrote to stderr
+ * (a static buffer, overwritten by the next call). The child exits 0 when
+ * fn returned 0, 3 otherwise.
+ */
+const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
+                         int *status);
+
+/* Fails the test, showing @hay, unless @needle occurs in it. */
+void kt_expect_in(const char *hay, const char *needle);
+
 #endif
