@@ -463,6 +463,57 @@ static void watch_shows_the_latest_value_and_wakes_on_change(void **state)
     assert_int_equal(kt_run(t_watch, NULL), 0);
 }
 
+/* ---- fairness ------------------------------------------------------------ */
+
+struct hog {
+    knit_chan *c;
+    int *flag;
+    int seen_at; /* channel operations done when the other task had run */
+};
+
+static int hog(void *arg)
+{
+    struct hog *h = arg;
+    uint64_t v = 0;
+    /* Send and receive on its own buffered channel: every call completes
+     * at once, so without the budget this task would never switch. */
+    for (int ops = 0; ops < 10000; ops += 2) {
+        if (*h->flag && h->seen_at < 0)
+            h->seen_at = ops;
+        if (knit_chan_send(h->c, &v) || knit_chan_recv(h->c, &v))
+            return -1;
+    }
+    return 0;
+}
+
+static int set_flag_task(void *arg)
+{
+    *(int *)arg = 1;
+    return 0;
+}
+
+static int t_budget(void *arg)
+{
+    (void)arg;
+    int flag = 0;
+    struct hog h = {knit_chan_new(sizeof(uint64_t), 4), &flag, -1};
+    knit_task *a = knit_spawn(hog, &h);
+    knit_task *b = knit_spawn(set_flag_task, &flag);
+    assert_int_equal(knit_join(a), 0);
+    assert_int_equal(knit_join(b), 0);
+    /* The other ready task ran within one budget of blocking calls. */
+    assert_true(h.seen_at >= 0);
+    assert_true(h.seen_at <= 128 + 2);
+    knit_chan_unref(h.c);
+    return 0;
+}
+
+static void a_task_whose_calls_never_block_still_lets_others_run(void **state)
+{
+    (void)state;
+    assert_int_equal(kt_run(t_budget, NULL), 0);
+}
+
 /* ---- plain threads ----------------------------------------------------- */
 
 struct thread_arg {
@@ -527,6 +578,7 @@ int main(void)
             bcast_gives_every_subscriber_every_value_and_reports_lag),
         cmocka_unit_test(watch_shows_the_latest_value_and_wakes_on_change),
         cmocka_unit_test(plain_threads_use_the_blocking_variants),
+        cmocka_unit_test(a_task_whose_calls_never_block_still_lets_others_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

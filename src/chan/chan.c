@@ -189,10 +189,11 @@ static void chan_waiter_cancel(struct knit_waiter *w)
 
 int knit_chan_send(knit_chan *c, const void *elem)
 {
-    struct knit_task *t = knit__task();
+    struct knit_worker *wk = knit__worker();
+    struct knit_task *t = wk ? wk->current : NULL;
     if (knit_unlikely(!t))
         knit__panic("knit_chan_send called outside a task");
-    int err = knit__scope_err(t);
+    int err = knit__coop_enter(wk, t);
     if (knit_unlikely(err))
         return err;
     err = try_send(c, elem);
@@ -251,10 +252,11 @@ int knit_chan_try_recv(knit_chan *c, void *elem)
 
 int knit_chan_recv(knit_chan *c, void *elem)
 {
-    struct knit_task *t = knit__task();
+    struct knit_worker *wk = knit__worker();
+    struct knit_task *t = wk ? wk->current : NULL;
     if (knit_unlikely(!t))
         knit__panic("knit_chan_recv called outside a task");
-    int err = knit__scope_err(t);
+    int err = knit__coop_enter(wk, t);
     if (knit_unlikely(err))
         return err;
     err = try_recv(c, elem);

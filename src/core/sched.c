@@ -147,6 +147,7 @@ static inline void switch_to_task(struct knit_worker *w,
 {
     next->state = KNIT_TASK_RUNNING;
     w->current = next;
+    w->coop = 0;
     w->ticks++;
     publish(w, next);
     fiber_switch(from, &next->fiber, false);
@@ -163,6 +164,7 @@ static void switch_away(struct knit_worker *w, struct knit_task *cur)
     if (next == cur) {
         /* It yielded and nothing else is runnable: keep running. */
         cur->state = KNIT_TASK_RUNNING;
+        w->coop = 0;
         w->ticks++;
         return;
     }
@@ -182,6 +184,11 @@ void knit__park(void)
     struct knit_task *t = w->current;
     t->state = KNIT_TASK_PARKED;
     switch_away(w, t);
+}
+
+int knit__coop_yield(void)
+{
+    return knit_yield(); /* resets the budget when it switches */
 }
 
 int knit_yield(void)

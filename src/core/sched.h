@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/compiler.h"
 #include "core/ctx.h"
 #include "core/list.h"
 #include "core/remote.h"
@@ -63,34 +64,34 @@ enum knit_task_state {
 struct knit_group_impl;
 
 struct knit_task {
-    struct knit_fiber fiber;        /* context and stack bounds */
-    struct knit_stack stack;        /* its stack, until it ends */
-    struct knit_worker *worker;     /* the worker it runs on */
-    struct knit_list run_link;      /* on worker->runq; worker-local */
-    struct knit_list all_link;      /* on worker->tasks until freed */
-    knit_fn fn;                     /* the body */
-    void *arg;                      /* its argument */
-    int result;                     /* fn's result once DONE */
-    uint8_t state;                  /* enum knit_task_state */
-    bool detached;                  /* freed when it ends */
-    bool joined;                    /* a join has taken the result */
-    bool lazy;                      /* waits for knit_task_start/join */
-    bool queued;                    /* on a run queue (run_link linked) */
-    struct knit_waiter *waiter;     /* what it is parked on, if PARKED */
-    struct knit_waiter *joiner;     /* the task waiting in knit_join */
-    struct knit_scope_impl *scope;  /* innermost entered scope */
-    struct knit_scope_impl root;    /* outermost scope; knit_cancel fires it */
-    struct knit_group_impl *group;  /* owning group, or NULL */
-    struct knit_list group_link;    /* on group->running or group->done */
-    uint64_t group_index;           /* spawn order within its group */
-    struct knit_task *group_owner;  /* the task that owns @group */
-    uint64_t group_held;            /* tasks held by groups this task owns */
-    uint64_t id;                    /* unique, from 1 */
-    char name[32];                  /* NUL-terminated, may be empty */
-    void **locals; /* task-local values, allocated on first set */
-    bool blocking;                  /* a knit_spawn_blocking job: no stack */
-    uint8_t pool_class;             /* blocking job: enum knit_pool_class */
-    struct knit_remote remote;      /* blocking job: its completion message */
+    struct knit_fiber fiber;       /* context and stack bounds */
+    struct knit_stack stack;       /* its stack, until it ends */
+    struct knit_worker *worker;    /* the worker it runs on */
+    struct knit_list run_link;     /* on worker->runq; worker-local */
+    struct knit_list all_link;     /* on worker->tasks until freed */
+    knit_fn fn;                    /* the body */
+    void *arg;                     /* its argument */
+    int result;                    /* fn's result once DONE */
+    uint8_t state;                 /* enum knit_task_state */
+    bool detached;                 /* freed when it ends */
+    bool joined;                   /* a join has taken the result */
+    bool lazy;                     /* waits for knit_task_start/join */
+    bool queued;                   /* on a run queue (run_link linked) */
+    struct knit_waiter *waiter;    /* what it is parked on, if PARKED */
+    struct knit_waiter *joiner;    /* the task waiting in knit_join */
+    struct knit_scope_impl *scope; /* innermost entered scope */
+    struct knit_scope_impl root;   /* outermost scope; knit_cancel fires it */
+    struct knit_group_impl *group; /* owning group, or NULL */
+    struct knit_list group_link;   /* on group->running or group->done */
+    uint64_t group_index;          /* spawn order within its group */
+    struct knit_task *group_owner; /* the task that owns @group */
+    uint64_t group_held;           /* tasks held by groups this task owns */
+    uint64_t id;                   /* unique, from 1 */
+    char name[32];                 /* NUL-terminated, may be empty */
+    void **locals;             /* task-local values, allocated on first set */
+    bool blocking;             /* a knit_spawn_blocking job: no stack */
+    uint8_t pool_class;        /* blocking job: enum knit_pool_class */
+    struct knit_remote remote; /* blocking job: its completion message */
 };
 
 struct knit_worker {
@@ -105,11 +106,12 @@ struct knit_worker {
     struct knit_wheel wheel;       /* timers */
     struct knit_io io;             /* I/O driver */
     struct knit_stack_pool stacks; /* stacks */
-    struct knit_task *free_tasks; /* recycled task structs (run_link.next) */
-    void *task_slabs;             /* task struct slabs (task.c) */
-    int64_t now;    /* cached clock, ms */
-    int64_t last_trim; /* when spare stacks were last trimmed */
-    uint64_t polled_at; /* ticks at the last poll_events */
+    struct knit_task *free_tasks;  /* recycled task structs (run_link.next) */
+    void *task_slabs;              /* task struct slabs (task.c) */
+    int64_t now;                   /* cached clock, ms */
+    int64_t last_trim;             /* when spare stacks were last trimmed */
+    uint64_t polled_at;            /* ticks at the last poll_events */
+    unsigned coop;  /* blocking calls since the last switch (fairness) */
     uint64_t ticks; /* switches into tasks */
     uint64_t rng;   /* scheduler randomness, from the seed */
     int id;         /* 0-based */
@@ -118,7 +120,7 @@ struct knit_worker {
     _Atomic(struct knit_task *) running; /* current task, published */
     void *altstack;                      /* sigaltstack for overflow reports */
     unsigned lifo_streak; /* consecutive knit__ready_next front pushes */
-    void *signals; /* knit_signal_wait's state (net/signal.c), or NULL */
+    void *signals;        /* knit_signal_wait's state (net/signal.c), or NULL */
     /* The inbox (remote.c): written by any thread under inbox_lock. */
     pthread_mutex_t inbox_lock;
     struct knit_remote *inbox_head;
@@ -149,8 +151,8 @@ struct knit_rt {
 
 /* The worker of the calling thread, NULL outside a runtime. */
 /* initial-exec: one fs-relative load, no __tls_get_addr call. */
-extern _Thread_local __attribute__((tls_model("initial-exec"))) struct
-    knit_worker *knit__tls_worker;
+extern _Thread_local __attribute__((
+    tls_model("initial-exec"))) struct knit_worker *knit__tls_worker;
 static inline struct knit_worker *knit__worker(void)
 {
     return knit__tls_worker;
@@ -191,6 +193,24 @@ static inline int knit__scope_err(const struct knit_task *t)
     if (t->scope == &t->root && !t->root.err)
         return 0;
     return knit__scope_err_slow(t);
+}
+
+/* Blocking calls a task may make without a switch before one yields. */
+#define KNIT_COOP_BUDGET 128
+
+int knit__coop_yield(void);
+
+/*
+ * The entry check of a blocking call: the scope's error, and, once the
+ * running task has made KNIT_COOP_BUDGET blocking calls without being
+ * switched out (all completed at once: a fast peer, a full buffer), a
+ * yield first, so that no task can hold its worker (tokio's coop budget).
+ */
+static inline int knit__coop_enter(struct knit_worker *w, struct knit_task *t)
+{
+    if (knit_unlikely(++w->coop >= KNIT_COOP_BUDGET))
+        return knit__coop_yield();
+    return knit__scope_err(t);
 }
 
 /* Prepares @t's root scope. */

@@ -159,10 +159,11 @@ static inline int knit__net_sys_unlink(const char *path)
  */
 static inline int knit__net_enter(const char *fn)
 {
-    struct knit_task *t = knit__task();
+    struct knit_worker *w = knit__worker();
+    struct knit_task *t = w ? w->current : NULL;
     if (!t)
         knit__panic("%s called outside a task", fn);
-    return knit__scope_err(t);
+    return knit__coop_enter(w, t);
 }
 
 /*
