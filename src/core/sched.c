@@ -143,14 +143,30 @@ void knit__ready_next(struct knit_task *t)
 /* Resumes @next (taken off the run queue) from the running task @cur. */
 static inline void switch_to_task(struct knit_worker *w,
                                   struct knit_fiber *from,
-                                  struct knit_task *next)
+                                  struct knit_task *next, bool dying)
 {
     next->state = KNIT_TASK_RUNNING;
     w->current = next;
     w->coop = 0;
     w->ticks++;
     publish(w, next);
-    fiber_switch(from, &next->fiber, false);
+    fiber_switch(from, &next->fiber, dying);
+}
+
+static void release(struct knit_worker *w, struct knit_task *t);
+
+/*
+ * Frees the stack of the task that ended last (w->dead). Called wherever
+ * a context resumes: a task cannot free the stack it runs on, so the next
+ * context to run does it.
+ */
+static inline void reap_dead(struct knit_worker *w)
+{
+    struct knit_task *t = w->dead;
+    if (t) {
+        w->dead = NULL;
+        release(w, t);
+    }
 }
 
 /* The running task @cur gives up the CPU (it is parked or queued). */
@@ -169,13 +185,14 @@ static void switch_away(struct knit_worker *w, struct knit_task *cur)
         return;
     }
     if (next) {
-        switch_to_task(w, &cur->fiber, next);
+        switch_to_task(w, &cur->fiber, next, false);
     } else {
         w->current = NULL;
         publish(w, NULL);
         fiber_switch(&cur->fiber, &w->sched, false);
     }
     /* Resumed: whoever switched here set w->current to cur. */
+    reap_dead(w);
 }
 
 void knit__park(void)
@@ -221,14 +238,24 @@ static KNIT_NORETURN void task_entry(void *arg)
 #ifdef KNIT_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+    reap_dead(t->worker);
     int r = t->fn(t->arg);
     struct knit_worker *w = t->worker;
     complete(t, r);
-    /* The worker loop frees the stack we are standing on. */
+    /* Whoever runs next frees the stack we are standing on: straight to
+     * the next runnable task (often the joiner complete() just woke),
+     * or to the worker loop when it is due or nothing is runnable. */
     w->dead = t;
-    w->current = NULL;
-    publish(w, NULL);
-    fiber_switch(&t->fiber, &w->sched, true);
+    struct knit_task *next = NULL;
+    if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
+        next = runq_pop(w);
+    if (next) {
+        switch_to_task(w, &t->fiber, next, true);
+    } else {
+        w->current = NULL;
+        publish(w, NULL);
+        fiber_switch(&t->fiber, &w->sched, true);
+    }
     KNIT_UNREACHABLE();
 }
 
@@ -331,15 +358,6 @@ void knit__clock_refresh(struct knit_worker *w)
     w->now = w->rt->manual ? w->rt->manual_now : monotonic_ms();
 }
 
-static void reap_dead(struct knit_worker *w)
-{
-    struct knit_task *t = w->dead;
-    if (t) {
-        w->dead = NULL;
-        release(w, t);
-    }
-}
-
 /*
  * Polls the driver, then runs what the inbox holds. Every poll is followed
  * by a drain: a poll may consume the inbox's wake-up, and the requests it
@@ -428,6 +446,6 @@ void knit__worker_loop(struct knit_worker *w)
         }
         struct knit_task *t = runq_pop(w);
         if (t)
-            switch_to_task(w, &w->sched, t);
+            switch_to_task(w, &w->sched, t, false);
     }
 }
