@@ -3,9 +3,10 @@
  * Select with a timeout and a shutdown branch (tokio's select! over a
  * channel, a sleep and ctrl_c): a consumer waits for the first of three
  * events: a job arrives, no job came for 250 ms (it reports being idle),
- * or shutdown is requested. Here shutdown is a cancellation token that a
- * "operator" task cancels at t=1000, standing in for Ctrl-C until the
- * signals API lands; knit_case_token works the same with any token.
+ * or shutdown is requested. Here shutdown is a cancellation token that an
+ * "operator" task cancels at t=1000, standing in for Ctrl-C so that the
+ * output is deterministic; a real program has a task wait in
+ * knit_ctrl_c() and cancel the token (see graceful_shutdown.c).
  *
  * Exactly one case takes effect per select: when the deadline or the
  * token wins, no job is taken from the channel, so none is lost.
