@@ -189,10 +189,7 @@ static void unregister(struct reg *r)
         break;
     }
     case CASE_FD:
-        if (knit_list_is_linked(&r->io.fd_link)) {
-            r->io.io->ops->disarm(r->io.io, &r->io);
-            r->io.io->armed--;
-        }
+        knit__io_wait_disarm(&r->io);
         break;
     case CASE_DEADLINE:
         knit__wheel_cancel(&w->task->worker->wheel, &r->timer);
@@ -239,16 +236,10 @@ static int register_case(struct knit_worker *wk, struct reg *r,
         return 0;
     }
     case CASE_FD: {
-        r->io.io = &wk->io;
-        r->io.fd = c->fd;
-        r->io.events = c->events;
-        int err = wk->io.ops->arm(&wk->io, &r->io);
+        int err = knit__io_wait_arm(&wk->io, &r->io, c->fd, c->events);
         if (err == -EPERM)
             return c->events; /* regular file: always ready */
-        if (err)
-            return err;
-        wk->io.armed++;
-        return 0;
+        return err;
     }
     case CASE_DEADLINE:
         if (c->deadline != KNIT_FOREVER)

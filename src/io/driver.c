@@ -48,13 +48,31 @@ void knit__io_ready(struct knit_io_wait *w, int revents)
         knit__wake(&w->w, revents);
 }
 
-static void io_wait_cancel(struct knit_waiter *wt)
+int knit__io_wait_arm(struct knit_io *io, struct knit_io_wait *w, int fd,
+                      int events)
 {
-    struct knit_io_wait *w = knit_container_of(wt, struct knit_io_wait, w);
+    knit_list_init(&w->fd_link);
+    w->io = io;
+    w->fd = fd;
+    w->events = events;
+    w->revents = 0;
+    int err = io->ops->arm(io, w);
+    if (err == 0)
+        io->armed++;
+    return err;
+}
+
+void knit__io_wait_disarm(struct knit_io_wait *w)
+{
     if (knit_list_is_linked(&w->fd_link)) {
         w->io->ops->disarm(w->io, w);
         w->io->armed--;
     }
+}
+
+void knit__io_wait_cancel(struct knit_waiter *wt)
+{
+    knit__io_wait_disarm(knit_container_of(wt, struct knit_io_wait, w));
 }
 
 int knit_wait_fd(int fd, int events)
@@ -64,22 +82,16 @@ int knit_wait_fd(int fd, int events)
     struct knit_worker *wk = knit__worker();
     if (!wk || !wk->current)
         knit__panic("knit_wait_fd called outside a task");
-    struct knit_io_wait w;
-    knit__waiter_init(&w.w, "fd", NULL, io_wait_cancel);
-    knit_list_init(&w.fd_link);
-    w.io = &wk->io;
-    w.fd = fd;
-    w.events = events;
-    w.revents = 0;
     int err = knit__scope_err(wk->current);
     if (err)
         return err;
-    err = wk->io.ops->arm(&wk->io, &w);
+    struct knit_io_wait w;
+    knit__waiter_init(&w.w, "fd", NULL, knit__io_wait_cancel);
+    err = knit__io_wait_arm(&wk->io, &w, fd, events);
     if (err == -EPERM)
         return events; /* regular files and the like are always ready */
     if (err)
         return err;
-    wk->io.armed++;
     return knit__wait(&w.w);
 }
 

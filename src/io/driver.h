@@ -58,6 +58,20 @@ extern const struct knit_io_ops knit__io_epoll;
 int knit__io_init(struct knit_io *io, const knit_config *cfg);
 void knit__io_fini(struct knit_io *io);
 
+/*
+ * Arms @w (its waiter already initialised) for @events on @fd in @io.
+ * Return: 0; -EPERM for an fd that cannot be polled (a regular file: it is
+ * always ready); another -errno from the backend.
+ */
+int knit__io_wait_arm(struct knit_io *io, struct knit_io_wait *w, int fd,
+                      int events);
+
+/* Disarms @w if it is still armed; safe when it fired or never armed. */
+void knit__io_wait_disarm(struct knit_io_wait *w);
+
+/* A knit_waiter cancel hook for the waiter inside a knit_io_wait. */
+void knit__io_wait_cancel(struct knit_waiter *wt);
+
 /* Called by a backend when @w is ready: records @revents, wakes the task. */
 void knit__io_ready(struct knit_io_wait *w, int revents);
 

@@ -222,28 +222,13 @@ static int take_kept(struct sigstate *st, const sigset_t *set)
 
 /* ---- waiting ------------------------------------------------------------- */
 
-static void sig_wait_cancel(struct knit_waiter *wt)
-{
-    struct knit_io_wait *w = knit_container_of(wt, struct knit_io_wait, w);
-    if (knit_list_is_linked(&w->fd_link)) {
-        w->io->ops->disarm(w->io, w);
-        w->io->armed--;
-    }
-}
-
 /* Parks the task until the signalfd is readable or deliver() wakes it. */
 static int park(struct knit_worker *w, struct sigstate *st, struct sig_wait *sw)
 {
-    knit__waiter_init(&sw->io.w, "signal", st, sig_wait_cancel);
-    knit_list_init(&sw->io.fd_link);
-    sw->io.io = &w->io;
-    sw->io.fd = st->sfd;
-    sw->io.events = POLLIN;
-    sw->io.revents = 0;
-    int err = w->io.ops->arm(&w->io, &sw->io);
+    knit__waiter_init(&sw->io.w, "signal", st, knit__io_wait_cancel);
+    int err = knit__io_wait_arm(&w->io, &sw->io, st->sfd, POLLIN);
     if (err)
         return err;
-    w->io.armed++;
     return knit__wait(&sw->io.w);
 }
 
