@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -711,6 +712,68 @@ static double chan_pingpong(uint64_t n)
     return p.ns;
 }
 
+/* ---- W5: echo_server ----------------------------------------------------- */
+
+static int echo_port;
+
+/* One connection: echo whatever arrives (4096-byte buffer). */
+static int echo_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = knit_read(fd, buf, sizeof(buf))) > 0)
+        if (knit_write_all(fd, buf, (size_t)n) < 0)
+            break;
+    knit_close(fd);
+    return 0;
+}
+
+static int echo_accept(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    knit_task_opts o = task_opts(16);
+    for (;;) {
+        int fd = knit_tcp_accept(lfd, NULL, NULL); /* TCP_NODELAY set */
+        if (fd < 0)
+            return fd == -ECANCELED ? 0 : fd;
+        knit_task *t = knit_spawn_with(&o, echo_conn, (void *)(intptr_t)fd);
+        if (!t) {
+            knit_close(fd);
+            continue;
+        }
+        knit_detach(t);
+    }
+}
+
+/* Serves until SIGTERM; the runtime's end cancels the connections. */
+static int echo_main(void *arg)
+{
+    (void)arg;
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    int err = knit_signal_watch(&term);
+    if (err)
+        die("echo_server: knit_signal_watch: %s", strerror(-err));
+    int lfd = knit_tcp_listen("127.0.0.1", echo_port, 4096);
+    if (lfd < 0)
+        die("echo_server: listen on port %d: %s", echo_port, strerror(-lfd));
+    knit_task *acc = knit_spawn(echo_accept, (void *)(intptr_t)lfd);
+    if (!acc)
+        die("echo_server: knit_spawn failed");
+    knit_signal_wait(&term);
+    knit_cancel(acc);
+    knit_join(acc);
+    knit_close(lfd);
+    return 0;
+}
+
+static void echo_server(void)
+{
+    run(echo_main, NULL);
+}
+
 static _Noreturn void usage(void)
 {
     fprintf(stderr,
@@ -753,7 +816,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--reps"))
             reps = (int)parse_count("--reps", argv[i + 1], MAX_REPS);
         else if (!strcmp(argv[i], "--port"))
-            parse_count("--port", argv[i + 1], 65535); /* no echo_server yet */
+            echo_port = (int)parse_count("--port", argv[i + 1], 65535);
         else if (!strcmp(argv[i], "--stack-kb"))
             opt_stack_kb = parse_count("--stack-kb", argv[i + 1], 1u << 20);
         else {
@@ -811,6 +874,10 @@ int main(int argc, char **argv)
                  "threads=1 n=%llu cap=1 impl=knit_chan_send+recv",
                  (unsigned long long)n);
         rep(w, "ns_per_roundtrip", reps, ex, chan_pingpong, n);
+    } else if (!strcmp(w, "echo_server")) {
+        if (!echo_port)
+            die("echo_server needs --port P");
+        echo_server();
     } else if (!strcmp(w, "timers_sleep")) {
         timers_sleep(N_OR(1000000));
     } else if (!strcmp(w, "idle_sleep")) {
