@@ -413,7 +413,7 @@ struct sleepers {
     uint64_t n;       /* tasks */
     uint64_t done;    /* tasks whose sleep ended */
     uint64_t failed;  /* sleeps that returned an error */
-    knit_scope *wait; /* main waits in it; the last task cancels it */
+    knit_notify all_done; /* the last task to wake notifies main */
     int64_t maxd;     /* longest sleep, ms */
     double spawn_ms;  /* result: time to spawn every task */
     double wall_ms;   /* result: first spawn to last wake-up */
@@ -428,12 +428,8 @@ static int sleeper(void *arg)
     int err = knit_sleep(delay_ms((uint64_t)(uintptr_t)arg));
     if (err)
         sl.failed++;
-    /*
-     * No notify primitive yet (its own issue): the last task wakes main by
-     * cancelling the scope main is parked in, which is public and cheap.
-     */
     if (++sl.done == sl.n)
-        knit_scope_cancel(sl.wait);
+        knit_notify_one(&sl.all_done);
     return err;
 }
 
@@ -441,13 +437,11 @@ static int timers_sleep_main(void *arg)
 {
     (void)arg;
     knit_task_opts o = task_opts(SMALL_STACK_KB);
-    knit_scope s;
+    knit_notify_init(&sl.all_done);
     sl.maxd = 0;
     for (uint64_t i = 0; i < sl.n; i++)
         if (delay_ms(i) > sl.maxd)
             sl.maxd = delay_ms(i);
-    knit_scope_enter(&s, KNIT_FOREVER);
-    sl.wait = &s;
     sl.u0 = usage_now();
     uint64_t t0 = now_ns();
     for (uint64_t i = 0; i < sl.n; i++) {
@@ -458,11 +452,10 @@ static int timers_sleep_main(void *arg)
         knit_detach(t);
     }
     sl.spawn_ms = (double)(now_ns() - t0) * 1e-6;
-    while (sl.done < sl.n)
-        knit_sleep_until(KNIT_FOREVER); /* -ECANCELED once all are done */
+    if (sl.done < sl.n && knit_notify_wait(&sl.all_done) != 0)
+        die("timers_sleep: knit_notify_wait failed");
     sl.wall_ms = (double)(now_ns() - t0) * 1e-6;
     sl.u1 = usage_now();
-    knit_scope_exit(&s);
     if (sl.failed)
         die("timers_sleep: %llu sleeps failed", (unsigned long long)sl.failed);
     return 0;
