@@ -547,6 +547,86 @@ static void idle_sleep(uint64_t n)
 
 /* ---- command line -------------------------------------------------------- */
 
+/* ---- W6: idle_chan ---------------------------------------------------------
+ */
+
+struct idle_chan {
+    uint64_t n;        /* tasks, each with its own channel */
+    knit_chan **chans; /* the spawner keeps the sending sides */
+    uint64_t started;  /* tasks parked in recv */
+    uint64_t rss0, rss1;
+};
+
+static struct idle_chan ic;
+
+static int chan_idler(void *arg)
+{
+    knit_chan *c = arg;
+    uint64_t v;
+    ic.started++;
+    int err = knit_chan_recv(c, &v);
+    return err ? err : (int)(v & 0x7fffffff);
+}
+
+static int idle_chan_main(void *arg)
+{
+    (void)arg;
+    knit_task_opts o = task_opts(SMALL_STACK_KB);
+    uint64_t n = ic.n;
+    knit_task **h = malloc(n * sizeof(*h));
+    ic.chans = malloc(n * sizeof(*ic.chans));
+    if (!h || !ic.chans)
+        die("idle_chan: out of memory");
+    ic.rss0 = vmrss_bytes();
+    for (uint64_t i = 0; i < n; i++) {
+        ic.chans[i] = knit_chan_new(sizeof(uint64_t), 1);
+        h[i] = ic.chans[i] ? knit_spawn_with(&o, chan_idler, ic.chans[i])
+                           : NULL;
+        if (!h[i])
+            die("idle_chan: out of memory at task %llu",
+                (unsigned long long)i);
+    }
+    while (ic.started < n)
+        knit_yield();
+    ic.rss1 = vmrss_bytes();
+    uint64_t sum = 0, want = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (knit_chan_send(ic.chans[i], &i) != 0)
+            die("idle_chan: send %llu failed", (unsigned long long)i);
+        want += i & 0x7fffffff;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        int r = knit_join(h[i]);
+        if (r < 0)
+            die("idle_chan: task %llu: %s", (unsigned long long)i,
+                strerror(-r));
+        sum += (uint64_t)r;
+        knit_chan_unref(ic.chans[i]);
+    }
+    free(h);
+    free(ic.chans);
+    if (sum != want)
+        die("idle_chan: sum %llu, expected %llu", (unsigned long long)sum,
+            (unsigned long long)want);
+    return 0;
+}
+
+/* n tasks each blocked in recv on its own capacity-1 channel. */
+static void idle_chan(uint64_t n)
+{
+    char ex[256];
+    memset(&ic, 0, sizeof(ic));
+    ic.n = n;
+    run(idle_chan_main, NULL);
+    snprintf(ex, sizeof(ex),
+             "threads=1 n=%llu rss_before_kb=%llu rss_after_kb=%llu "
+             "stack_kb=%zu",
+             (unsigned long long)n, (unsigned long long)(ic.rss0 / 1024),
+             (unsigned long long)(ic.rss1 / 1024), stack_kb(SMALL_STACK_KB));
+    emit("idle_chan", ((double)ic.rss1 - (double)ic.rss0) / (double)n,
+         "bytes_per_task", ex);
+}
+
 /* ---- W1/W3: wake_pingpong, chan_throughput_1p1c, chan_pingpong ---------- */
 
 struct wake_pp {
@@ -873,6 +953,8 @@ int main(int argc, char **argv)
         echo_server();
     } else if (!strcmp(w, "timers_sleep")) {
         timers_sleep(N_OR(1000000));
+    } else if (!strcmp(w, "idle_chan")) {
+        idle_chan(N_OR(100000));
     } else if (!strcmp(w, "idle_sleep")) {
         idle_sleep(N_OR(100000));
     } else {
