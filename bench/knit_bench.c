@@ -483,6 +483,20 @@ static void timers_sleep(uint64_t n)
 
 /* ---- W6: idle_sleep ------------------------------------------------------ */
 
+/* Prints an idle-memory line: RSS growth per task, with the raw values. */
+static void emit_idle(const char *workload, uint64_t n, uint64_t rss0,
+                      uint64_t rss1)
+{
+    char ex[256];
+    snprintf(ex, sizeof(ex),
+             "threads=1 n=%llu rss_before_kb=%llu rss_after_kb=%llu "
+             "stack_kb=%zu",
+             (unsigned long long)n, (unsigned long long)(rss0 / 1024),
+             (unsigned long long)(rss1 / 1024), stack_kb(SMALL_STACK_KB));
+    emit(workload, ((double)rss1 - (double)rss0) / (double)n,
+         "bytes_per_task", ex);
+}
+
 struct idle {
     uint64_t n;       /* tasks */
     uint64_t started; /* tasks that reached their sleep */
@@ -532,17 +546,10 @@ static int idle_sleep_main(void *arg)
 /* n tasks parked in a 1 h sleep: RSS growth per task. */
 static void idle_sleep(uint64_t n)
 {
-    char ex[256];
     memset(&idle, 0, sizeof(idle));
     idle.n = n;
     run(idle_sleep_main, NULL);
-    snprintf(ex, sizeof(ex),
-             "threads=1 n=%llu rss_before_kb=%llu rss_after_kb=%llu "
-             "stack_kb=%zu",
-             (unsigned long long)n, (unsigned long long)(idle.rss0 / 1024),
-             (unsigned long long)(idle.rss1 / 1024), stack_kb(SMALL_STACK_KB));
-    emit("idle_sleep", ((double)idle.rss1 - (double)idle.rss0) / (double)n,
-         "bytes_per_task", ex);
+    emit_idle("idle_sleep", n, idle.rss0, idle.rss1);
 }
 
 /* ---- command line -------------------------------------------------------- */
@@ -614,17 +621,10 @@ static int idle_chan_main(void *arg)
 /* n tasks each blocked in recv on its own capacity-1 channel. */
 static void idle_chan(uint64_t n)
 {
-    char ex[256];
     memset(&ic, 0, sizeof(ic));
     ic.n = n;
     run(idle_chan_main, NULL);
-    snprintf(ex, sizeof(ex),
-             "threads=1 n=%llu rss_before_kb=%llu rss_after_kb=%llu "
-             "stack_kb=%zu",
-             (unsigned long long)n, (unsigned long long)(ic.rss0 / 1024),
-             (unsigned long long)(ic.rss1 / 1024), stack_kb(SMALL_STACK_KB));
-    emit("idle_chan", ((double)ic.rss1 - (double)ic.rss0) / (double)n,
-         "bytes_per_task", ex);
+    emit_idle("idle_chan", n, ic.rss0, ic.rss1);
 }
 
 /* ---- W1/W3: wake_pingpong, chan_throughput_1p1c, chan_pingpong ---------- */

@@ -28,94 +28,99 @@
 
 /* ---- the primitive calls ------------------------------------------------ */
 
-ssize_t knit_read(int fd, void *buf, size_t n)
+/*
+ * One I/O call: its arguments and a non-blocking attempt that returns
+ * -EAGAIN when it would block. io_retry is the one loop every call here
+ * shares; it is inlined, so each attempt is a direct call.
+ */
+struct io_call {
+    ssize_t (*attempt)(struct io_call *c);
+    int fd;
+    void *buf;        /* read side */
+    const void *cbuf; /* write side */
+    size_t n;
+    const struct iovec *iov; /* vector forms */
+    int iovcnt;
+    const struct sockaddr *to; /* sendto */
+    socklen_t tolen;
+    struct sockaddr_storage *from; /* recvfrom */
+    socklen_t *fromlen;
+};
+
+/* Enters as a blocking call, then tries, parking on @events meanwhile. */
+static inline ssize_t io_retry(const char *name, struct io_call *c, int events)
 {
-    int err = knit__net_enter("knit_read");
+    int err = knit__net_enter(name);
     if (err)
         return err;
     for (;;) {
-        ssize_t r = knit__net_sys_read(fd, buf, n);
-        if (r == -EAGAIN) {
-            int ev = knit_wait_fd(fd, POLLIN);
-            if (ev < 0)
-                return ev;
-        } else if (r != -EINTR) {
+        ssize_t r = c->attempt(c);
+        if (r == -EINTR)
+            continue;
+        if (r != -EAGAIN)
             return r;
-        }
+        int ev = knit_wait_fd(c->fd, events);
+        if (ev < 0)
+            return ev;
     }
+}
+
+static ssize_t try_read(struct io_call *c)
+{
+    return knit__net_sys_read(c->fd, c->buf, c->n);
+}
+
+ssize_t knit_read(int fd, void *buf, size_t n)
+{
+    struct io_call c = {.attempt = try_read, .fd = fd, .buf = buf, .n = n};
+    return io_retry("knit_read", &c, POLLIN);
+}
+
+static ssize_t try_readv(struct io_call *c)
+{
+    return knit__net_sys_readv(c->fd, c->iov, c->iovcnt);
 }
 
 ssize_t knit_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    int err = knit__net_enter("knit_readv");
-    if (err)
-        return err;
-    for (;;) {
-        ssize_t r = knit__net_sys_readv(fd, iov, iovcnt);
-        if (r == -EAGAIN) {
-            int ev = knit_wait_fd(fd, POLLIN);
-            if (ev < 0)
-                return ev;
-        } else if (r != -EINTR) {
-            return r;
-        }
-    }
+    struct io_call c = {
+        .attempt = try_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return io_retry("knit_readv", &c, POLLIN);
 }
 
 /* One non-blocking write attempt; sockets never raise SIGPIPE. */
-static ssize_t try_write(int fd, const void *buf, size_t n)
+static ssize_t try_write(struct io_call *c)
 {
-    ssize_t r = knit__net_sys_send(fd, buf, n, MSG_NOSIGNAL);
+    ssize_t r = knit__net_sys_send(c->fd, c->cbuf, c->n, MSG_NOSIGNAL);
     if (r == -ENOTSOCK)
-        r = knit__net_sys_write(fd, buf, n);
+        r = knit__net_sys_write(c->fd, c->cbuf, c->n);
     return r;
 }
 
 ssize_t knit_write(int fd, const void *buf, size_t n)
 {
-    int err = knit__net_enter("knit_write");
-    if (err)
-        return err;
-    for (;;) {
-        ssize_t r = try_write(fd, buf, n);
-        if (r == -EAGAIN) {
-            int ev = knit_wait_fd(fd, POLLOUT);
-            if (ev < 0)
-                return ev;
-        } else if (r != -EINTR) {
-            return r;
-        }
-    }
+    struct io_call c = {.attempt = try_write, .fd = fd, .cbuf = buf, .n = n};
+    return io_retry("knit_write", &c, POLLOUT);
 }
 
-static ssize_t try_writev(int fd, const struct iovec *iov, int iovcnt)
+static ssize_t try_writev(struct io_call *c)
 {
-    if (iovcnt < 0)
+    if (c->iovcnt < 0)
         return -EINVAL;
     /* sendmsg takes a non-const iovec array but does not write to it. */
-    struct msghdr m = {.msg_iov = (struct iovec *)iov,
-                       .msg_iovlen = (size_t)iovcnt};
-    ssize_t r = knit__net_sys_sendmsg(fd, &m, MSG_NOSIGNAL);
+    struct msghdr m = {.msg_iov = (struct iovec *)c->iov,
+                       .msg_iovlen = (size_t)c->iovcnt};
+    ssize_t r = knit__net_sys_sendmsg(c->fd, &m, MSG_NOSIGNAL);
     if (r == -ENOTSOCK)
-        r = knit__net_sys_writev(fd, iov, iovcnt);
+        r = knit__net_sys_writev(c->fd, c->iov, c->iovcnt);
     return r;
 }
 
 ssize_t knit_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    int err = knit__net_enter("knit_writev");
-    if (err)
-        return err;
-    for (;;) {
-        ssize_t r = try_writev(fd, iov, iovcnt);
-        if (r == -EAGAIN) {
-            int ev = knit_wait_fd(fd, POLLOUT);
-            if (ev < 0)
-                return ev;
-        } else if (r != -EINTR) {
-            return r;
-        }
-    }
+    struct io_call c = {
+        .attempt = try_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt};
+    return io_retry("knit_writev", &c, POLLOUT);
 }
 
 /* ---- exact reads and whole writes --------------------------------------- */
@@ -177,45 +182,43 @@ int knit_shutdown(int fd, int how)
 
 /* ---- datagrams ---------------------------------------------------------- */
 
+static ssize_t try_sendto(struct io_call *c)
+{
+    return knit__net_sys_sendto(c->fd, c->cbuf, c->n, MSG_NOSIGNAL, c->to,
+                                c->tolen);
+}
+
 ssize_t knit_sendto(int fd, const void *buf, size_t n,
                     const struct sockaddr *to, socklen_t tolen)
 {
-    int err = knit__net_enter("knit_sendto");
-    if (err)
-        return err;
-    for (;;) {
-        ssize_t r = knit__net_sys_sendto(fd, buf, n, MSG_NOSIGNAL, to, tolen);
-        if (r == -EAGAIN) {
-            int ev = knit_wait_fd(fd, POLLOUT);
-            if (ev < 0)
-                return ev;
-        } else if (r != -EINTR) {
-            return r;
-        }
-    }
+    struct io_call c = {.attempt = try_sendto,
+                        .fd = fd,
+                        .cbuf = buf,
+                        .n = n,
+                        .to = to,
+                        .tolen = tolen};
+    return io_retry("knit_sendto", &c, POLLOUT);
+}
+
+static ssize_t try_recvfrom(struct io_call *c)
+{
+    socklen_t len = c->from ? sizeof(*c->from) : 0;
+    ssize_t r = knit__net_sys_recvfrom(c->fd, c->buf, c->n, 0,
+                                       (struct sockaddr *)c->from,
+                                       c->from ? &len : NULL);
+    if (r >= 0 && c->fromlen)
+        *c->fromlen = len;
+    return r;
 }
 
 ssize_t knit_recvfrom(int fd, void *buf, size_t n,
                       struct sockaddr_storage *from, socklen_t *fromlen)
 {
-    int err = knit__net_enter("knit_recvfrom");
-    if (err)
-        return err;
-    for (;;) {
-        socklen_t len = from ? sizeof(*from) : 0;
-        ssize_t r = knit__net_sys_recvfrom(
-            fd, buf, n, 0, (struct sockaddr *)from, from ? &len : NULL);
-        if (r >= 0) {
-            if (fromlen)
-                *fromlen = len;
-            return r;
-        }
-        if (r == -EAGAIN) {
-            int ev = knit_wait_fd(fd, POLLIN);
-            if (ev < 0)
-                return ev;
-        } else if (r != -EINTR) {
-            return r;
-        }
-    }
+    struct io_call c = {.attempt = try_recvfrom,
+                        .fd = fd,
+                        .buf = buf,
+                        .n = n,
+                        .from = from,
+                        .fromlen = fromlen};
+    return io_retry("knit_recvfrom", &c, POLLIN);
 }
