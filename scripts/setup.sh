@@ -21,6 +21,10 @@ KNIT_PACKAGES=(
     gcc-aarch64-linux-gnu # scripts/test-aarch64.sh: cross-builds ctx_aarch64.S
     libc6-dev-arm64-cross # ... its AArch64 libc and sysroot
     qemu-user             # ... and runs it (qemu-aarch64)
+    libcurl4-openssl-dev  # knit/http.h: libcurl's multi-socket API
+    libxml2-dev           # knit-crawl: HTML parsing (libxml2's HTML parser)
+    libsqlite3-dev        # knit-crawl: the page store and frontier
+    sqlite3               # knit-crawl tests: inspect the database
 )
 
 # A package counts as present when dpkg says "install ok installed"; one

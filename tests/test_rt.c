@@ -89,6 +89,34 @@ static void seed_zero_picks_a_random_seed_and_reports_it(void **state)
     assert_true(a != 0 && b != 0 && a != b);
 }
 
+/* Draws eight numbers from knit_random into arg (uint64_t[8]). */
+static int t_draw(void *arg)
+{
+    uint64_t *out = arg;
+    for (int i = 0; i < 8; i++)
+        out[i] = knit_random();
+    return 0;
+}
+
+static void random_follows_the_seed(void **state)
+{
+    (void)state;
+    knit_config cfg;
+    kt_config(&cfg);
+    uint64_t a[8], b[8], c[8];
+    cfg.seed = 42;
+    assert_int_equal(kt_run_cfg(&cfg, t_draw, a), 0);
+    assert_int_equal(kt_run_cfg(&cfg, t_draw, b), 0);
+    cfg.seed = 43;
+    assert_int_equal(kt_run_cfg(&cfg, t_draw, c), 0);
+    assert_memory_equal(a, b, sizeof(a));
+    assert_memory_not_equal(a, c, sizeof(a));
+    for (int i = 1; i < 8; i++)
+        assert_true(a[i] != a[i - 1]);
+    /* Outside a runtime: still a sequence, not a constant. */
+    assert_true(knit_random() != knit_random());
+}
+
 static int t_dump(void *arg)
 {
     (void)arg;
@@ -235,6 +263,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stats_count_tasks_stacks_and_timers),
         cmocka_unit_test(seed_zero_picks_a_random_seed_and_reports_it),
+        cmocka_unit_test(random_follows_the_seed),
         cmocka_unit_test(dump_lists_every_task_with_its_state),
         cmocka_unit_test(stall_detector_names_the_task_holding_its_worker),
         cmocka_unit_test(clock_advance_on_the_real_clock_panics),

@@ -95,6 +95,15 @@ KNIT_API int knit_rt_stats(knit_stats *out);
  */
 KNIT_API void knit_dump(FILE *out);
 
+/**
+ * knit_random() - a pseudo-random 64-bit number from the current worker's
+ * generator. Seeded from cfg.seed, so a run with a fixed seed draws the
+ * same numbers in the same order (jitter in retry backoff, sampling).
+ * Outside a runtime it falls back to a process-wide generator. Not
+ * suitable for cryptography.
+ */
+KNIT_API uint64_t knit_random(void);
+
 #ifdef __cplusplus
 }
 #endif

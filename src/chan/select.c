@@ -256,17 +256,6 @@ static int register_case(struct knit_worker *wk, struct reg *r,
     }
 }
 
-static inline uint64_t next_rand(struct knit_worker *w)
-{
-    /* xorshift64: the seed fixes the sequence, hence the choices. */
-    uint64_t x = w->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    w->rng = x;
-    return x;
-}
-
 static int select_impl(knit_case *cases, int n, bool biased)
 {
     struct knit_worker *wk = knit__worker();
@@ -283,7 +272,7 @@ static int select_impl(knit_case *cases, int n, bool biased)
     if (err)
         return err;
 
-    int start = biased ? 0 : (int)(next_rand(wk) % (uint64_t)n);
+    int start = biased ? 0 : (int)(knit__rand(wk) % (uint64_t)n);
     for (int k = 0; k < n; k++) {
         int i = start + k < n ? start + k : start + k - n;
         int r = try_case(wk, sc(&cases[i]));

@@ -305,6 +305,25 @@ out_free_rt:
     return err;
 }
 
+uint64_t knit_random(void)
+{
+    struct knit_worker *w = knit__worker();
+    if (w)
+        return knit__rand(w);
+    /* Plain threads share one splitmix64 sequence seeded at first use. */
+    static _Atomic uint64_t state;
+    uint64_t s = atomic_load(&state);
+    if (s == 0) {
+        uint64_t zero = 0;
+        atomic_compare_exchange_strong(&state, &zero, random_seed());
+    }
+    uint64_t z = atomic_fetch_add(&state, 0x9e3779b97f4a7c15u) +
+                 0x9e3779b97f4a7c15u;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
 /* ---- looking inside -------------------------------------------------------
  */
 

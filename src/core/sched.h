@@ -128,6 +128,18 @@ struct knit_worker {
     atomic_bool inbox_pending; /* inbox_head != NULL, readable unlocked */
 };
 
+/* The worker's xorshift64 generator: cfg.seed fixes the sequence, hence
+ * every choice drawn from it (select's start case, knit_random). */
+static inline uint64_t knit__rand(struct knit_worker *w)
+{
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->rng = x;
+    return x;
+}
+
 struct knit_rt {
     knit_config cfg;             /* normalised configuration */
     struct knit_worker *workers; /* cfg.workers entries */
