@@ -16,5 +16,6 @@
 #include "knit/net.h"
 #include "knit/blocking.h"
 #include "knit/signal.h"
+#include "knit/patterns.h"
 
 #endif
