@@ -116,8 +116,8 @@ static void seen_free(struct seen *s)
  * NULs that are halves of characters, and are left alone. On return
  * *text and *n are what to parse: body itself, or *copy (to be freed).
  */
-static int prepare(const char *body, size_t len, char **copy,
-                   const char **text, size_t *n)
+static int prepare(const char *body, size_t len, char **copy, const char **text,
+                   size_t *n)
 {
     static const char fffd[] = "\xEF\xBF\xBD";
     size_t nuls = 0;
@@ -240,10 +240,17 @@ static void copy_title(char *dst, size_t cap, const char *s)
 
 /* ---- the public functions ------------------------------------------------ */
 
+/*
+ * XML_PARSE_HUGE lifts libxml2's nesting limit of 256 elements, past which
+ * it stops parsing: tag soup with unclosed <font> or <div> goes deeper than
+ * that. The HTML parser, tree building and freeing are iterative, so depth
+ * costs heap, not stack (tested to 400,000 levels), and memory stays
+ * linear in the body, whose size the caller caps.
+ */
 enum {
     PARSE_OPTIONS = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
                     HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
-                    HTML_PARSE_COMPACT,
+                    HTML_PARSE_COMPACT | XML_PARSE_HUGE,
 };
 
 /* Swallows what libxml2 reports outside a parser context (charsets, I/O). */
@@ -284,8 +291,7 @@ static void read_head(xmlDoc *doc, const char *self, char *base,
             xmlChar *text = xmlNodeGetContent(n);
 
             if (text)
-                copy_title(info->title, sizeof info->title,
-                           (const char *)text);
+                copy_title(info->title, sizeof info->title, (const char *)text);
             have_title = true;
             xmlFree(text);
         }

@@ -29,15 +29,19 @@
  * is parsed only up to the first bad byte (libxml2 2.9 stops there). NUL
  * bytes are read as U+FFFD, as the HTML standard's tokenizer does, except in
  * UTF-16 and UCS-4 bodies (libxml2 would otherwise stop at the first one).
- * Text nodes and names are bounded by libxml2's default limits
- * (XML_PARSE_HUGE is not used).
+ *
+ * Size: there is no nesting limit (libxml2's 256 is lifted, see html.c)
+ * and no limit on the size of a text node, so time and memory are linear
+ * in the body's size: the caller caps the body it fetches (a few MiB is
+ * plenty for links).
  *
  * Threads: call crawl_html_init() once, from the main thread, before any
  * thread parses; crawl_html_links() is then safe from any number of threads
  * at once. It never prints: libxml2's per-thread generic error handler is
  * swapped for a silent one for the duration of each call, then restored.
- * It is CPU-bound and libxml2 uses a fair amount of stack, so a crawler
- * should run it in the blocking pool rather than on a 64 KiB task stack.
+ * It ran within a 32 KiB thread stack in tests, but it is CPU-bound
+ * (milliseconds for a large page), so a crawler should run it in the
+ * blocking pool rather than on a runtime worker.
  */
 #ifndef CRAWL_HTML_H
 #define CRAWL_HTML_H

@@ -89,8 +89,7 @@ static uint64_t next(uint64_t *state)
 /* Writes the relative reference from directory @dir (ending in '/') to
  * @path: "../" for each directory of @dir below their common prefix, then
  * the rest of @path; "./" when that is empty. */
-static void relative(const char *dir, const char *path, char *out,
-                     size_t len)
+static void relative(const char *dir, const char *path, char *out, size_t len)
 {
     size_t i = 0;
     size_t last = 0;
@@ -165,10 +164,10 @@ static void spell(const struct site *s, int ctx, const char *dir,
 /* ---- HTML documents ------------------------------------------------------ */
 
 static const char *const words[] = {
-    "knit",   "crawl",  "thread", "loop",    "stitch",  "yarn",   "needle",
-    "spool",  "fabric", "weave",  "pattern", "fibre",   "cotton", "wool",
-    "row",    "column", "cable",  "purl",    "seam",    "hem",    "task",
-    "queue",  "socket", "timer",  "channel", "scope",   "group",  "signal",
+    "knit",   "crawl",  "thread", "loop",    "stitch",   "yarn",   "needle",
+    "spool",  "fabric", "weave",  "pattern", "fibre",    "cotton", "wool",
+    "row",    "column", "cable",  "purl",    "seam",     "hem",    "task",
+    "queue",  "socket", "timer",  "channel", "scope",    "group",  "signal",
     "page",   "link",   "host",   "robot",   "deadline", "worker", "wheel",
     "select", "mutex",  "permit", "ready",   "quiet",
 };
@@ -251,8 +250,8 @@ static void render(const struct site *s, uint32_t n, struct buf *b)
     if (n >= s->pages)
         snprintf(title, sizeof title, "Index of host %d", host);
     else
-        snprintf(title, sizeof title, "Page %u on host %d%s", (unsigned)n,
-                 host, n == s->amp ? " &amp; friends" : "");
+        snprintf(title, sizeof title, "Page %u on host %d%s", (unsigned)n, host,
+                 n == s->amp ? " &amp; friends" : "");
     /* Relative references resolve against the base, which is a directory
      * "/" on the next host, or else against the page's own directory. */
     site__node_path(s, n, dir, sizeof dir);
@@ -261,8 +260,10 @@ static void render(const struct site *s, uint32_t n, struct buf *b)
     else
         strrchr(dir, '/')[1] = '\0';
 
-    put(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
-           "<meta charset=\"utf-8\">\n<title>%s</title>\n", title);
+    put(b,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+        "<meta charset=\"utf-8\">\n<title>%s</title>\n",
+        title);
     if (p.base)
         put(b, "<base href=\"%s%s\">\n", s->origin[ctx],
             n % 2 ? "/index.html" : "/");
@@ -299,15 +300,16 @@ static void robots_txt(const struct site *s, int h, struct buf *b)
 {
     const struct site_rules *r = &s->rules[h];
 
-    put(b, "# knit-crawl demo site, host %d\n"
-           "User-agent: *\nDisallow: /private/\nDisallow: /blog/\n\n"
-           "User-agent: " SITE_AGENT "\n"
-           "Disallow: /private/\n"
-           "Disallow: /articles/%u\n"
-           "Allow: /articles/%u%u\n"
-           "Disallow: /archive/\n"
-           "Allow: /archive/public/\n"
-           "Disallow: /*/draft.html$\n",
+    put(b,
+        "# knit-crawl demo site, host %d\n"
+        "User-agent: *\nDisallow: /private/\nDisallow: /blog/\n\n"
+        "User-agent: " SITE_AGENT "\n"
+        "Disallow: /private/\n"
+        "Disallow: /articles/%u\n"
+        "Allow: /articles/%u%u\n"
+        "Disallow: /archive/\n"
+        "Allow: /archive/public/\n"
+        "Disallow: /*/draft.html$\n",
         h, r->art, r->art, r->art_allow);
     if (r->json)
         put(b, "Disallow: /*.json$\n");
@@ -318,10 +320,9 @@ static void robots_txt(const struct site *s, int h, struct buf *b)
 static void png(const struct site *s, int h, uint32_t id, struct buf *b)
 {
     static const unsigned char head[] = {
-        0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I',
-        'H',  'D', 'R', 0,   0,    0,    16,   0,    0, 0, 16, 8, 6,
-        0,    0,   0,   0,   0,    0,    0,    0,    0, 0, 0,  'I', 'D',
-        'A',  'T'};
+        0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0,   0,   13,  'I', 'H',
+        'D',  'R', 0,   0,   0,    16,   0,    0,    0, 16,  8,   6,   0,   0,
+        0,    0,   0,   0,   0,    0,    0,    0,    0, 'I', 'D', 'A', 'T'};
     uint64_t rng = site__hash(s->cfg.seed, ((uint64_t)h << 32) | id, 7);
     unsigned n = 64 + (unsigned)(next(&rng) % 960);
 
@@ -349,9 +350,10 @@ static void error_page(struct site_response *out, struct buf *b, int status,
 {
     out->status = status;
     out->content_type = "text/html; charset=utf-8";
-    put(b, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
-           "<body><h1>%d %s</h1></body></html>\n", status, what, status,
-        what);
+    put(b,
+        "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
+        "<body><h1>%d %s</h1></body></html>\n",
+        status, what, status, what);
 }
 
 static void redirect(struct site_response *out, struct buf *b, int status,
@@ -360,8 +362,9 @@ static void redirect(struct site_response *out, struct buf *b, int status,
     out->status = status;
     out->content_type = "text/html; charset=utf-8";
     snprintf(out->location, sizeof out->location, "%s%s", origin, path);
-    put(b, "<!DOCTYPE html>\n<html><head><title>Moved</title></head>"
-           "<body><p>Moved to <a href=\"%s\">%s</a>.</p></body></html>\n",
+    put(b,
+        "<!DOCTYPE html>\n<html><head><title>Moved</title></head>"
+        "<body><p>Moved to <a href=\"%s\">%s</a>.</p></body></html>\n",
         out->location, out->location);
 }
 
@@ -392,9 +395,9 @@ static bool parse_id(const char *t, const char *prefix, const char *suffix,
 static uint32_t page_at(const struct site *s, int h, const char *t)
 {
     static const char *const shapes[][2] = {
-        {"/articles/", ".html"}, {"/docs/", "/index.html"},
+        {"/articles/", ".html"},   {"/docs/", "/index.html"},
         {"/docs/", "/draft.html"}, {"/private/", ".html"},
-        {"/archive/", ".html"}, {"/archive/public/", ".html"},
+        {"/archive/", ".html"},    {"/archive/public/", ".html"},
     };
     char path[64];
     uint32_t k = UINT32_MAX;
@@ -419,10 +422,9 @@ static unsigned attempt(struct site *s, uint32_t k)
     atomic_uchar *c = &s->attempts[k];
     unsigned char a = atomic_load_explicit(c, memory_order_relaxed);
 
-    while (a < 255 &&
-           !atomic_compare_exchange_weak_explicit(
-               c, &a, (unsigned char)(a + 1), memory_order_relaxed,
-               memory_order_relaxed))
+    while (a < 255 && !atomic_compare_exchange_weak_explicit(
+                          c, &a, (unsigned char)(a + 1), memory_order_relaxed,
+                          memory_order_relaxed))
         ;
     return a < 255 ? a + 1u : 255u;
 }
@@ -519,6 +521,10 @@ int site_respond(struct site *s, int h, const char *target,
         error_page(out, &b, 404, "Not Found");
     }
 
+    if (out->reset)
+        return 0; /* nothing was written: no body */
+    if (reserve(&b, 1))
+        b.p[b.len] = '\0'; /* a terminator beyond body_len, for text users */
     if (b.oom) {
         free(b.p);
         memset(out, 0, sizeof *out);

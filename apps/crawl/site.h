@@ -30,7 +30,9 @@
  * links, each of which is (fractions of extra links): 60% a random page
  * (on any host), 10% "/go/<k>" (a 301 to page k), 8% "/static/<n>.png",
  * 8% "/data/<n>.json", 6% "/missing/<k>.html" (404), 8% some host's "/".
- * Non-base pages also have a fragment-only link "#section-2".
+ * A /go/, resource or /missing/ link names the linking page's host, one in
+ * four a random host. Non-base pages also have a fragment-only link
+ * "#section-2" (the page itself).
  *
  * Link spellings. A link to another host is absolute: canonical (70%),
  * upper-case "HTTP://..." (10%), network-path "//127.0.0.1:PORT/..." (10%)
@@ -59,6 +61,10 @@
  * links "/chain/1": 301 -> "/chain/2", 302 -> "/chain/3", 307 -> a clean
  * page (three hops). One page links "/loop/a": 301 -> "/loop/b", 302 ->
  * "/loop/a" forever. These paths answer on every host, Location absolute.
+ * The pages linking the chain and the loop, and the "&amp;" page, are
+ * picked so that they are reached whatever the retries (no failure or
+ * robots rule on their spanning path); on a site with none, host 0's
+ * index carries the links.
  *
  * robots.txt (text/plain, no Crawl-delay) is shown below in line
  * comments, since its wildcards would end a block comment.
@@ -119,7 +125,8 @@ struct site_response {
                                  0 when reset */
     bool reset;               /* drop the connection without answering */
     const char *content_type; /* static string; NULL when reset */
-    char *body;               /* malloc'd; NULL when reset */
+    char *body;               /* malloc'd, NUL-terminated beyond
+                                 body_len; NULL when reset */
     size_t body_len;          /* bytes at body (may hold NULs) */
     char location[512];       /* absolute URL for 3xx, "" otherwise */
     int retry_after_s;        /* > 0: send Retry-After */
@@ -173,7 +180,8 @@ void site_response_free(struct site_response *r);
  * <a href> links from origins[0] + "/", through redirects, over pages that
  * succeed within @retries retries and that the knit-crawl group of their
  * host's robots.txt allows. URLs are canonical: "ORIGIN/path". Reads the
- * generation data, not the attempt counters. Needs ~50 bytes per page.
+ * generation data, not the attempt counters. Needs ~70 bytes per page;
+ * 5,000 pages take ~5 ms, a million ~1.5 s.
  * Return: the number of URLs; -EINVAL (NULL argument, @retries < 0);
  * -ENOMEM; -EIO when writing fails.
  */
@@ -225,8 +233,8 @@ enum site_fail {
 
 /* A content page's attributes, recomputed from (seed, k) on demand. */
 struct site_page {
-    enum site_shape shape;
-    enum site_fail fail;
+    enum site_shape shape; /* its path */
+    enum site_fail fail;   /* its failure schedule */
     int fails;    /* failing attempts before a 200; INT_MAX for FAIL_PERM */
     bool slow;    /* answers after cfg.slow_ms */
     bool chunked; /* 200 sent chunked */
@@ -248,18 +256,18 @@ enum site_target {
 
 /* One <a href> of a document: where it leads and how it is spelled. */
 struct site_link {
-    enum site_target kind;
-    int host;       /* the host the resolved URL names */
-    uint32_t id;    /* see enum site_target */
-    unsigned flags; /* SITE_LINK_* */
-    uint64_t form;  /* random bits choosing the spelling */
+    enum site_target kind; /* what it leads to */
+    int host;              /* the host the resolved URL names */
+    uint32_t id;           /* see enum site_target */
+    unsigned flags;        /* SITE_LINK_* */
+    uint64_t form;         /* random bits choosing the spelling */
 };
 
 /* A reusable array of links. */
 struct site_links {
-    struct site_link *v;
-    size_t n;
-    size_t cap;
+    struct site_link *v; /* malloc'd; the caller frees */
+    size_t n;            /* links in use */
+    size_t cap;          /* links allocated */
 };
 
 /* Per-host robots.txt parameters for the knit-crawl group. */
@@ -272,12 +280,12 @@ struct site_rules {
 #define SITE_RESOURCES 100 /* /static/<n>.png and /data/<n>.json, n < this */
 
 struct site {
-    struct site_config cfg;
-    uint32_t pages; /* cfg.pages */
-    uint32_t hosts; /* cfg.hosts */
-    uint32_t nodes; /* pages + hosts */
+    struct site_config cfg;                           /* as given */
+    uint32_t pages;                                   /* cfg.pages */
+    uint32_t hosts;                                   /* cfg.hosts */
+    uint32_t nodes;                                   /* pages + hosts */
     char origin[SITE_MAX_HOSTS][SITE_MAX_ORIGIN + 1]; /* canonical */
-    struct site_rules rules[SITE_MAX_HOSTS];
+    struct site_rules rules[SITE_MAX_HOSTS];          /* per host */
     /* The spanning structure in CSR form: the children of node n are
      * child[child_start[n] .. child_start[n + 1]), in increasing order. */
     uint32_t *child_start; /* nodes + 1 entries */
@@ -297,11 +305,10 @@ void site__page(const struct site *s, uint32_t k, struct site_page *p);
 /* Whether the knit-crawl group of its host allows content page @k. */
 bool site__allowed(const struct site *s, uint32_t k);
 /* The path of node @n ("/" for an index); @len >= 64 suffices. */
-void site__node_path(const struct site *s, uint32_t n, char *buf,
-                     size_t len);
+void site__node_path(const struct site *s, uint32_t n, char *buf, size_t len);
 /* The path a link leads to; @len >= 64 suffices. */
-void site__link_path(const struct site *s, const struct site_link *l,
-                     char *buf, size_t len);
+void site__link_path(const struct site *s, const struct site_link *l, char *buf,
+                     size_t len);
 /* The host whose origin relative links of node @n resolve against. */
 int site__ctx_host(const struct site *s, uint32_t n);
 /* Replaces @out's contents by the links of node @n. 0 or -ENOMEM. */

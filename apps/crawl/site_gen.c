@@ -161,8 +161,8 @@ void site__node_path(const struct site *s, uint32_t n, char *buf, size_t len)
     }
 }
 
-void site__link_path(const struct site *s, const struct site_link *l,
-                     char *buf, size_t len)
+void site__link_path(const struct site *s, const struct site_link *l, char *buf,
+                     size_t len)
 {
     unsigned id = l->id;
 
@@ -278,8 +278,7 @@ int site__links(const struct site *s, uint32_t n, struct site_links *out)
         else if (cat < 92)
             err = push(s, n, out, TGT_MISSING, on, t, 0);
         else
-            err = push(s, n, out, TGT_INDEX, (int)((r >> 24) % s->hosts), 0,
-                       0);
+            err = push(s, n, out, TGT_INDEX, (int)((r >> 24) % s->hosts), 0, 0);
     }
     if (!err && n == s->chain_from)
         err = push(s, n, out, TGT_CHAIN, ctx, 1, 0);
@@ -353,9 +352,10 @@ static bool clean_path(const struct site *s, uint32_t n)
     return true;
 }
 
-/* A node picked from the seed satisfying clean_path (with @path) or clean
- * by itself; host 0's index when there is none. */
-static uint32_t pick_clean(const struct site *s, unsigned salt, bool path)
+/* A node other than @avoid picked from the seed satisfying clean_path
+ * (with @path) or clean by itself; host 0's index when there is none. */
+static uint32_t pick_clean(const struct site *s, unsigned salt, bool path,
+                           uint32_t avoid)
 {
     uint32_t start =
         (uint32_t)(site__hash(s->cfg.seed, salt, SALT_SPECIAL) % s->pages);
@@ -364,6 +364,8 @@ static uint32_t pick_clean(const struct site *s, unsigned salt, bool path)
         uint32_t k = (start + i) % s->pages;
         struct site_page p;
         site__page(s, k, &p);
+        if (k == avoid)
+            continue;
         if (path ? clean_path(s, k)
                  : p.fail == FAIL_NONE && site__allowed(s, k))
             return k;
@@ -371,8 +373,7 @@ static uint32_t pick_clean(const struct site *s, unsigned salt, bool path)
     return s->pages;
 }
 
-struct site *site_new(const struct site_config *cfg,
-                      const char *const *origins)
+struct site *site_new(const struct site_config *cfg, const char *const *origins)
 {
     struct site *s;
     uint32_t nodes;
@@ -416,14 +417,13 @@ struct site *site_new(const struct site_config *cfg,
         s->child_start[n + 1] += s->child_start[n];
     for (uint32_t k = 0; k < s->pages; k++)
         s->child[s->child_start[parent(s, k)]++] = k;
-    memmove(s->child_start + 1, s->child_start,
-            nodes * sizeof *s->child_start);
+    memmove(s->child_start + 1, s->child_start, nodes * sizeof *s->child_start);
     s->child_start[0] = 0;
 
-    s->chain_from = pick_clean(s, 1, true);
-    s->loop_from = pick_clean(s, 2, true);
-    s->chain_to = pick_clean(s, 3, false);
-    s->amp = pick_clean(s, 4, true);
+    s->chain_from = pick_clean(s, 1, true, NO_NODE);
+    s->loop_from = pick_clean(s, 2, true, NO_NODE);
+    s->chain_to = pick_clean(s, 3, false, s->chain_from);
+    s->amp = pick_clean(s, 4, true, NO_NODE);
     return s;
 
 out_free:
@@ -478,8 +478,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Writes the URLs of the @n nodes at @got, sorted. */
-static long write_sorted(const struct site *s, const uint32_t *got,
-                         uint32_t n, FILE *out)
+static long write_sorted(const struct site *s, const uint32_t *got, uint32_t n,
+                         FILE *out)
 {
     size_t cap = (size_t)n * 48 + 64;
     size_t used = 0;
@@ -581,9 +581,9 @@ out:
 
 void site_describe(const struct site *s, FILE *out)
 {
-    static const char *const fails[] = {"ok", "503 once", "500 1-2 times",
-                                        "reset once", "429 once",
-                                        "500 always"};
+    static const char *const fails[] = {
+        "ok",         "503 once", "500 1-2 times",
+        "reset once", "429 once", "500 always"};
     unsigned per_host[SITE_MAX_HOSTS] = {0};
     unsigned nfail[FAIL_PERM + 1] = {0};
     unsigned nshape[SHAPE_PUBLIC + 1] = {0};
@@ -629,10 +629,9 @@ void site_describe(const struct site *s, FILE *out)
                 h, s->origin[h], per_host[h], r->art, r->art, r->art_allow,
                 r->json ? ", Disallow .json" : "");
     }
-    fprintf(out, "  failures:");
+    fprintf(out, "  failing pages:");
     for (int f = FAIL_503; f <= FAIL_PERM; f++)
-        fprintf(out, "%s %u %s", f == FAIL_503 ? "" : ",", nfail[f],
-                fails[f]);
+        fprintf(out, "%s %s: %u", f == FAIL_503 ? "" : ",", fails[f], nfail[f]);
     fprintf(out,
             "\n  disallowed for " SITE_AGENT ": %u pages (%u drafts, %u "
             "private, %u archive, %u articles); %u /blog/ pages are "
@@ -642,15 +641,18 @@ void site_describe(const struct site *s, FILE *out)
             denied - nshape[SHAPE_DRAFT] - nshape[SHAPE_PRIVATE] -
                 nshape[SHAPE_ARCHIVE],
             nshape[SHAPE_BLOG]);
-    fprintf(out, "  %u slow, %u chunked, %u with <base href>\n", slow,
-            chunked, base);
+    fprintf(out, "  %u slow, %u chunked, %u with <base href>\n", slow, chunked,
+            base);
     fprintf(out,
             "  %lu links: %u /go/ redirects, %u to 404s, %u png, %u json\n",
             nlinks, nkind[TGT_GO], nkind[TGT_MISSING], nkind[TGT_PNG],
             nkind[TGT_JSON]);
     site__node_path(s, s->chain_from, path, sizeof path);
-    fprintf(out, "  redirect chain /chain/1 (3 hops) linked from %s%s\n",
+    fprintf(out, "  redirect chain /chain/1 (3 hops) linked from %s%s",
             s->origin[node_host(s, s->chain_from)], path);
+    site__node_path(s, s->chain_to, path, sizeof path);
+    fprintf(out, ", ends at %s%s\n", s->origin[node_host(s, s->chain_to)],
+            path);
     site__node_path(s, s->loop_from, path, sizeof path);
     fprintf(out, "  redirect loop /loop/a linked from %s%s\n",
             s->origin[node_host(s, s->loop_from)], path);

@@ -135,7 +135,7 @@ static int open_job(void *arg)
         return -ENOENT;
     }
     const char *ins_page =
-        "INSERT OR IGNORE INTO pages(url, final_url, status, depth,"
+        "INSERT INTO pages(url, final_url, status, depth,"
         " content_type, bytes, title, links_out, fetched_at, error, attempts,"
         " redirect_to) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)";
     const char *ins_url = "INSERT OR IGNORE INTO frontier(url, depth, hops)"

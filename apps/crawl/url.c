@@ -90,8 +90,8 @@ static int default_port(const char *scheme)
  * (its NUL included), percent-normalised as url.h describes, and keeps it
  * NUL-terminated. Return: 0; -ENAMETOOLONG if it does not fit.
  */
-static int append_normalised(char *buf, size_t cap, size_t *len,
-                             const char *s, size_t n)
+static int append_normalised(char *buf, size_t cap, size_t *len, const char *s,
+                             size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t w = *len;
@@ -296,8 +296,8 @@ static size_t remove_dot_segments(char *p, size_t n)
 static int set_path(struct crawl_url *u, size_t keep, struct part path)
 {
     size_t len = keep;
-    int err = append_normalised(u->path, sizeof u->path, &len, path.p,
-                                path.len);
+    int err =
+        append_normalised(u->path, sizeof u->path, &len, path.p, path.len);
 
     if (err)
         return err;
@@ -315,9 +315,9 @@ static int set_query(struct crawl_url *u, struct part q)
 
     u->has_query = q.present;
     u->query[0] = '\0';
-    return q.present ? append_normalised(u->query, sizeof u->query, &len,
-                                         q.p, q.len)
-                     : 0;
+    return q.present
+               ? append_normalised(u->query, sizeof u->query, &len, q.p, q.len)
+               : 0;
 }
 
 /*
@@ -406,7 +406,7 @@ static int clean(const char *s, char *buf, size_t *len)
 /* Writes u as text, snprintf-style: returns the full length. */
 static int write_url(const struct crawl_url *u, char *out, size_t n)
 {
-    char port[12] = "";
+    char port[16] = ""; /* ":" and an int, whatever its value */
 
     if (u->port != default_port(u->scheme))
         snprintf(port, sizeof port, ":%d", u->port);
@@ -419,8 +419,7 @@ static int write_url(const struct crawl_url *u, char *out, size_t n)
  * Resolves ref (NULL: none) against base, both lenient, into u, and
  * checks that the whole URL fits CRAWL_URL_MAX.
  */
-static int parse_lenient(const char *base, const char *ref,
-                         struct crawl_url *u)
+static int parse_lenient(const char *base, const char *ref, struct crawl_url *u)
 {
     char buf[CRAWL_URL_MAX];
     size_t n;

@@ -62,12 +62,12 @@ enum { CRAWL_URL_MAX = 2048 }; /* buffer size for a URL, its NUL included */
  * a struct can be copied with '=' and needs no freeing.
  */
 struct crawl_url {
-    char scheme[16];          /* "http" or "https" */
-    char host[256];           /* lower-case; an IPv6 literal keeps its [] */
-    int port;                 /* explicit, or the scheme's default */
-    char path[CRAWL_URL_MAX]; /* normalised; always begins with '/' */
+    char scheme[16];           /* "http" or "https" */
+    char host[256];            /* lower-case; an IPv6 literal keeps its [] */
+    int port;                  /* explicit, or the scheme's default */
+    char path[CRAWL_URL_MAX];  /* normalised; always begins with '/' */
     char query[CRAWL_URL_MAX]; /* normalised, without the '?'; "" if none */
-    bool has_query;           /* there was a '?', perhaps with "" after it */
+    bool has_query;            /* there was a '?', perhaps with "" after it */
 };
 
 /**
