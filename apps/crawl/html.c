@@ -11,7 +11,8 @@
  * and self-links while the callbacks keep document order.
  *
  * Divisions: the seen-set; preparing the body; the tree walk; the title;
- * the public functions.
+ * the parse (options, error silencing, the two walks); the public
+ * functions.
  */
 #include <errno.h>
 #include <limits.h>
@@ -238,7 +239,7 @@ static void copy_title(char *dst, size_t cap, const char *s)
     dst[w] = '\0';
 }
 
-/* ---- the public functions ------------------------------------------------ */
+/* ---- the parse ----------------------------------------------------------- */
 
 /*
  * XML_PARSE_HUGE lifts libxml2's nesting limit of 256 elements, past which
@@ -258,12 +259,6 @@ static void silent(void *ctx, const char *msg, ...)
 {
     (void)ctx;
     (void)msg;
-}
-
-void crawl_html_init(void)
-{
-    LIBXML_TEST_VERSION
-    xmlInitParser();
 }
 
 /* The first <base href> and <title> of the document into base and info. */
@@ -326,6 +321,14 @@ static int read_links(xmlDoc *doc, const char *base, struct seen *seen,
         }
     }
     return 0;
+}
+
+/* ---- the public functions ------------------------------------------------ */
+
+void crawl_html_init(void)
+{
+    LIBXML_TEST_VERSION
+    xmlInitParser();
 }
 
 int crawl_html_links(const char *body, size_t len, const char *page_url,

@@ -90,10 +90,12 @@ struct crawl_http_request {
  * @req: out; filled when the return value is positive, unspecified
  *       otherwise.
  *
- * Lines may end in CRLF or a bare LF. Malformed bytes are reported as soon
- * as they are in @buf, so a caller feeding a head a piece at a time gets 0
- * for every prefix and then either the head's length or the error the
- * whole head would get.
+ * Lines may end in CRLF or a bare LF. A syntax error is reported as soon
+ * as its byte is in @buf, the errors of header meaning (Host,
+ * Content-Length, Transfer-Encoding) once the head is complete: a caller
+ * feeding a head a piece at a time gets 0, then the answer the whole head
+ * gets, and that answer never changes as more bytes arrive. Pure: call it
+ * again on the grown buffer after each read.
  *
  * Semantics: keep_alive defaults to true for HTTP/1.1 and false for 1.0;
  * a "close" token in any Connection line makes it false, a "keep-alive"

@@ -359,6 +359,7 @@ static int apply(struct crawl_url *u, const char *s, size_t n, bool has_base)
         /* The base document itself, perhaps with another query. */
         return r.query.present ? set_query(u, r.query) : 0;
     } else {
+        /* Merge (5.2.3): u->path begins with '/', so strrchr finds one. */
         if (r.path.p[0] != '/')
             keep = (size_t)(strrchr(u->path, '/') - u->path) + 1;
         err = 0;
@@ -375,7 +376,7 @@ static int apply(struct crawl_url *u, const char *s, size_t n, bool has_base)
 /*
  * Copies s to buf (CRAWL_URL_MAX bytes) the lenient way: trims leading
  * and trailing C0 controls and spaces, and drops tabs, CRs and LFs.
- * Return: the length; -EINVAL for NULL; -ENAMETOOLONG.
+ * Return: 0, with the length in *len; -EINVAL for NULL; -ENAMETOOLONG.
  */
 static int clean(const char *s, char *buf, size_t *len)
 {

@@ -16,6 +16,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,11 +132,11 @@ static void list_lines(const struct site *s, int retries, struct strs *out)
     free(text);
 }
 
-/* Splits canonical @url into its host and request target; -1 if foreign. */
-static int split(const struct site *s, int hosts, const char *url,
-                 const char **target)
+/* Splits canonical @url into its host and request target; -1 (and a
+ * NULL target) if it names none of the origins. */
+static int split(int hosts, const char *url, const char **target)
 {
-    (void)s;
+    *target = NULL;
     for (int h = 0; h < hosts; h++) {
         size_t len = strlen(origins[h]);
         if (strncmp(url, origins[h], len) == 0 && url[len] == '/') {
@@ -491,7 +492,7 @@ static void crawl(struct site *s, int hosts, int retries, struct crawl *c)
         for (;;) {
             struct site_response r;
             const char *target;
-            int h = split(s, hosts, url, &target);
+            int h = split(hosts, url, &target);
 
             assert_true(h >= 0); /* every link names a known host */
             if (!robots_allowed(&rb[h], target)) {
@@ -687,7 +688,7 @@ static char *fingerprint(uint64_t seed, size_t *len)
         struct site_response r;
         const char *target;
         assert_int_equal(site_page_url(s, k, url, sizeof url), 0);
-        int h = split(s, 3, url, &target);
+        int h = split(3, url, &target);
         assert_int_equal(site_respond(s, h, target, &r), 0);
         fprintf(f, "%s %d %d %s %d %d %d %zu\n", url, r.status, r.reset,
                 r.content_type ? r.content_type : "-", r.retry_after_s,
@@ -762,7 +763,7 @@ static void list_is_sorted_canonical_and_without_duplicates(void **state)
     assert_true(list.n > 2500);
     for (size_t i = 0; i < list.n; i++) {
         const char *target;
-        assert_true(split(s, 8, list.v[i], &target) >= 0);
+        assert_true(split(8, list.v[i], &target) >= 0);
         assert_null(strstr(target, "/."));
         assert_null(strchr(target, '#'));
         assert_null(strstr(target, "//"));
@@ -788,7 +789,7 @@ static void every_listed_url_answers_200_html_within_the_retries(void **state)
         for (size_t i = 0; i < list.n; i++) {
             struct site_response r;
             const char *target;
-            int h = split(s, 4, list.v[i], &target);
+            int h = split(4, list.v[i], &target);
             fetch(s, h, target, retries, &r);
             assert_int_equal(r.status, 200);
             assert_true(is_html(&r));
@@ -873,7 +874,7 @@ static void transient_failures_fail_as_documented_then_succeed(void **state)
     for (long k = 0; k < 5000; k++) {
         const char *target;
         assert_int_equal(site_page_url(s, k, url, sizeof url), 0);
-        int h = split(s, 4, url, &target);
+        int h = split(4, url, &target);
         enum sched sc = schedule_of(s, h, target);
         count[sc]++;
         /* A page needing more retries than allowed is never listed. */
@@ -913,7 +914,7 @@ disallowed_and_permanently_failing_pages_are_not_listed(void **state)
     for (long k = 0; k < 5000; k++) {
         const char *target;
         assert_int_equal(site_page_url(s, k, url, sizeof url), 0);
-        int h = split(s, 8, url, &target);
+        int h = split(8, url, &target);
         if (!robots_allowed(&rb[h], target)) {
             denied++;
             assert_false(strs_has_sorted(&list, url));
@@ -929,6 +930,59 @@ disallowed_and_permanently_failing_pages_are_not_listed(void **state)
     assert_in_range(perm, 50, 200);     /* ~2% */
     assert_true(blog > 300);            /* ~12%, nearly all reachable */
     strs_free(&list);
+    site_free(s);
+}
+
+/* Requests one target from several threads at once. */
+struct hammer {
+    struct site *s;
+    int h;
+    const char *target;
+    int failures; /* answers other than 200 this thread got */
+};
+
+static void *hammer_run(void *arg)
+{
+    struct hammer *hm = arg;
+
+    for (int i = 0; i < 50; i++) {
+        struct site_response r;
+        if (site_respond(hm->s, hm->h, hm->target, &r) != 0 || r.status != 200)
+            hm->failures++;
+        site_response_free(&r);
+    }
+    return NULL;
+}
+
+static void concurrent_requests_see_a_transient_failure_once(void **state)
+{
+    struct site *probe = make(17, 2, 500, 0);
+    struct site *s = make(17, 2, 500, 0);
+    struct hammer hm[8];
+    pthread_t th[8];
+    char url[256];
+    const char *target = NULL;
+    int h = -1;
+    int failures = 0;
+
+    (void)state;
+    for (long k = 0; k < 500 && h < 0; k++) {
+        assert_int_equal(site_page_url(probe, k, url, sizeof url), 0);
+        int g = split(2, url, &target);
+        if (schedule_of(probe, g, target) == S503)
+            h = g;
+    }
+    assert_true(h >= 0);
+    for (int i = 0; i < 8; i++) {
+        hm[i] = (struct hammer){s, h, target, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, hammer_run, &hm[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        failures += hm[i].failures;
+    }
+    assert_int_equal(failures, 1);
+    site_free(probe);
     site_free(s);
 }
 
@@ -976,7 +1030,7 @@ static void redirect_chain_has_three_hops_and_the_loop_loops(void **state)
         assert_int_equal(site_respond(s, h, target, &r), 0);
         assert_int_equal(r.status, codes[i]);
         fmt(url, sizeof url, "%s", r.location);
-        h = split(s, 4, url, &target);
+        h = split(4, url, &target);
         assert_true(h >= 0);
         site_response_free(&r);
     }
@@ -1038,7 +1092,7 @@ static void resources_have_their_content_types(void **state)
     char url[256];
     const char *target;
     assert_int_equal(site_page_url(s, 1, url, sizeof url), 0);
-    assert_int_equal(split(s, 2, url, &target), 1);
+    assert_int_equal(split(2, url, &target), 1);
     assert_int_equal(site_respond(s, 0, target, &r), 0);
     assert_int_equal(r.status, 404);
     site_response_free(&r);
@@ -1087,7 +1141,7 @@ static void pages_are_slow_chunked_or_titled_as_documented(void **state)
         struct site_response rf;
         const char *target;
         assert_int_equal(site_page_url(s, k, url, sizeof url), 0);
-        int h = split(s, 4, url, &target);
+        int h = split(4, url, &target);
         fetch(s, h, target, 5, &r);
         fetch(fast, h, target, 5, &rf);
         assert_true(r.delay_ms == 0 || r.delay_ms == 250);
@@ -1122,7 +1176,7 @@ static void million_pages_are_generated_on_demand(void **state)
 
     (void)state;
     assert_int_equal(site_page_url(s, SITE_MAX_PAGES - 1, url, sizeof url), 0);
-    int h = split(s, 64, url, &target);
+    int h = split(64, url, &target);
     assert_int_equal(h, (SITE_MAX_PAGES - 1) % 64);
     fetch(s, h, target, 5, &r);
     assert_true(r.status == 200 || r.status == 500);
@@ -1161,6 +1215,7 @@ int main(void)
         cmocka_unit_test(transient_failures_fail_as_documented_then_succeed),
         cmocka_unit_test(
             disallowed_and_permanently_failing_pages_are_not_listed),
+        cmocka_unit_test(concurrent_requests_see_a_transient_failure_once),
         cmocka_unit_test(go_redirects_carry_the_canonical_location),
         cmocka_unit_test(redirect_chain_has_three_hops_and_the_loop_loops),
         cmocka_unit_test(resources_have_their_content_types),
