@@ -66,7 +66,7 @@ void crawl_html_init(void);
 
 /**
  * crawl_html_links() - report the links of an HTML page.
- * @body:     the body, len bytes; any bytes, NULs included; not modified.
+ * @body:     the body, @len bytes of anything, NULs included; not modified.
  *            NULL is allowed when @len is 0.
  * @len:      its length; bytes past INT_MAX are ignored.
  * @page_url: the page's final URL, after redirects, read leniently as by

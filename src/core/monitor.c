@@ -6,15 +6,16 @@
  *
  * It costs the workers nothing but two plain stores per switch (see
  * publish() in sched.c). The report is made once per stall episode.
- * Reading the task's name races only with the task's end and reuse of its
- * struct, which cannot happen while the task is stalled, the only time the
- * monitor reads it.
+ * The report reads the task's id and name from its struct, which the
+ * worker may free and reuse the moment the stall ends; w->inspecting is a
+ * hazard pointer that makes knit__task_free wait while the monitor reads.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/sched.h"
@@ -45,15 +46,31 @@ static void check(struct knit_rt *rt, struct knit_worker *w, struct watch *s,
         return;
     }
     int64_t held = now - s->since;
-    if (held >= rt->cfg.stall_ms && !s->reported) {
-        s->reported = true;
-        atomic_fetch_add(&rt->stalls, 1);
-        fprintf(stderr,
-                "knit: stall: task %llu \"%s\" has held worker %d for %lld "
-                "ms without yielding (limit %d ms)\n",
-                (unsigned long long)t->id, t->name, w->id, (long long)held,
-                rt->cfg.stall_ms);
+    if (held < rt->cfg.stall_ms || s->reported)
+        return;
+    /* Announce the read, then check t still runs (see knit__task_free). */
+    atomic_store_explicit(&w->inspecting, t, memory_order_relaxed);
+    atomic_exchange(&w->inspect_order, 0);
+    bool still = atomic_load_explicit(&w->running, memory_order_relaxed) == t &&
+                 atomic_load_explicit(&w->switches_pub,
+                                      memory_order_relaxed) == sw;
+    char name[sizeof(t->name)];
+    uint64_t id = 0;
+    if (still) {
+        id = t->id;
+        memcpy(name, t->name, sizeof(name));
+        name[sizeof(name) - 1] = '\0';
     }
+    atomic_store_explicit(&w->inspecting, NULL, memory_order_release);
+    if (!still)
+        return;
+    s->reported = true;
+    atomic_fetch_add(&rt->stalls, 1);
+    fprintf(stderr,
+            "knit: stall: task %llu \"%s\" has held worker %d for %lld "
+            "ms without yielding (limit %d ms)\n",
+            (unsigned long long)id, name, w->id, (long long)held,
+            rt->cfg.stall_ms);
 }
 
 static void *monitor_main(void *arg)

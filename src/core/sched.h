@@ -118,6 +118,10 @@ struct knit_worker {
     /* Read by the stall monitor thread. */
     _Atomic(uint64_t) switches_pub;      /* ticks, published */
     _Atomic(struct knit_task *) running; /* current task, published */
+    /* The task whose id and name the stall monitor is reading, or NULL: a
+     * hazard pointer that knit__task_free waits on (monitor.c). */
+    _Atomic(struct knit_task *) inspecting;
+    atomic_int inspect_order; /* seq_cst exchanges on it order the two */
     void *altstack;                      /* sigaltstack for overflow reports */
     unsigned lifo_streak; /* consecutive knit__ready_next front pushes */
     void *signals;        /* knit_signal_wait's state (net/signal.c), or NULL */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,18 @@ static struct knit_task *task_alloc(struct knit_worker *w)
 void knit__task_free(struct knit_task *t)
 {
     struct knit_worker *w = t->worker;
+    /* The stall monitor may be reading t's id and name right now (it
+     * reads only a task it saw running, and t stopped running before it
+     * ended): wait until it lets go. The exchange pairs with the
+     * monitor's (Dekker, with seq_cst exchanges on one word instead of
+     * fences, which TSan cannot model): whichever comes second sees the
+     * other's store, so either the monitor sees t no longer running or
+     * this sees the monitor's hazard. */
+    if (w->rt->monitor_running) {
+        atomic_exchange(&w->inspect_order, 0);
+        while (atomic_load_explicit(&w->inspecting, memory_order_acquire) == t)
+            sched_yield();
+    }
     knit_list_remove(&t->all_link);
     w->ntasks--;
 #ifdef KNIT_ASAN
