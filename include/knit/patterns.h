@@ -389,4 +389,14 @@ KNIT_API void knit_keyed_ratelimit_free(knit_keyed_ratelimit *k);
 }
 #endif
 
+/* The other patterns, one header each (all included here). */
+#include "knit/patterns/actor.h"
+#include "knit/patterns/breaker.h"
+#include "knit/patterns/map.h"
+#include "knit/patterns/pipeline.h"
+#include "knit/patterns/pool.h"
+#include "knit/patterns/priority.h"
+#include "knit/patterns/shutdown.h"
+#include "knit/patterns/supervisor.h"
+
 #endif
