@@ -21,6 +21,7 @@ KNIT_PACKAGES=(
     gcc-aarch64-linux-gnu # scripts/test-aarch64.sh: cross-builds ctx_aarch64.S
     libc6-dev-arm64-cross # ... its AArch64 libc and sysroot
     qemu-user             # ... and runs it (qemu-aarch64)
+    liburing-dev          # the io_uring backend (src/io/uring.c)
     libcurl4-openssl-dev  # knit/http.h: libcurl's multi-socket API
     libxml2-dev           # knit-crawl: HTML parsing (libxml2's HTML parser)
     libsqlite3-dev        # knit-crawl: the page store and frontier

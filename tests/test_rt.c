@@ -38,7 +38,9 @@ static int t_stats(void *arg)
     assert_int_equal(knit_rt_stats(&s), 0);
     assert_int_equal(s.seed, 1); /* kt_config's default */
     assert_int_equal(s.workers, 1);
-    assert_string_equal(s.io_backend, "epoll");
+    const char *io = getenv("KNIT_IO");
+    assert_string_equal(s.io_backend, io && strcmp(io, "uring") == 0 ? "uring"
+                                                                      : "epoll");
     assert_int_equal(s.tasks_spawned, 1);
     assert_int_equal(s.tasks_alive, 1);
     assert_int_equal(s.stacks_in_use, 1);

@@ -13,6 +13,9 @@
 #include "core/sys.h"
 #include "knit/net.h"
 
+/* Whether KNIT_IO_AUTO picks io_uring when it works (else epoll). */
+#define KNIT_URING_DEFAULT 0
+
 int knit__io_init(struct knit_io *io, const knit_config *cfg)
 {
     memset(io, 0, sizeof(*io));
@@ -24,9 +27,18 @@ int knit__io_init(struct knit_io *io, const knit_config *cfg)
         else if (strcmp(env, "uring") == 0)
             want = KNIT_IO_URING;
     }
-    /* io_uring arrives with the networking issue; until then every
-     * request is served by epoll, and knit_rt_stats says so. */
-    (void)want;
+#ifdef KNIT_HAVE_URING
+    if (want == KNIT_IO_URING || (want == KNIT_IO_AUTO && KNIT_URING_DEFAULT &&
+                                  knit__io_uring_usable())) {
+        io->ops = &knit__io_uring;
+        int err = io->ops->init(io, cfg);
+        if (err == 0 || want == KNIT_IO_URING)
+            return err; /* asked for by name: no silent fallback */
+    }
+#else
+    if (want == KNIT_IO_URING)
+        return -ENOSYS; /* built without liburing */
+#endif
     io->ops = &knit__io_epoll;
     return io->ops->init(io, cfg);
 }

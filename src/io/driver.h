@@ -26,6 +26,7 @@ struct knit_io_wait {
     int fd;                   /* the file descriptor */
     int events;               /* POLLIN and/or POLLOUT */
     int revents;              /* ready events, set when it fires */
+    uint32_t handle;          /* the backend's name for it (uring: slot) */
 };
 
 struct knit_io_ops {
@@ -53,6 +54,11 @@ struct knit_io {
 };
 
 extern const struct knit_io_ops knit__io_epoll;
+#ifdef KNIT_HAVE_URING
+extern const struct knit_io_ops knit__io_uring;
+/* Whether io_uring works here (not disabled, the opcodes it needs). */
+bool knit__io_uring_usable(void);
+#endif
 
 /* Picks and initialises the backend asked for by @cfg (or KNIT_IO). */
 int knit__io_init(struct knit_io *io, const knit_config *cfg);

@@ -40,25 +40,29 @@ fail() {
     exit 1
 }
 
-# serve SEED HOSTS PAGES: start serve-demo on the first free block of
-# ports from a per-case base; sets PORT and SERVER_PID.
+# serve SEED HOSTS PAGES: start serve-demo on a free block of ports below
+# the ephemeral range (where the crawlers' own connections could hold a
+# port), picked from the case and this shell's PID so that parallel runs
+# rarely meet, and moving on when the block is taken; sets PORT and
+# SERVER_PID.
 serve() {
     local seed=$1 hosts=$2 pages=$3 base
-    base=$((20000 + ($(cksum <<<"$CASE" | cut -d' ' -f1) % 400) * 64))
-    for try in 0 1 2 3 4 5 6 7; do
-        PORT=$((base + try * 8))
+    base=$(( ($(cksum <<<"$CASE" | cut -d' ' -f1) + $$ * 7) % 300 ))
+    for try in $(seq 0 15); do
+        PORT=$((10000 + ((base + try * 37) % 300) * 64))
         "$CRAWL" serve-demo --port "$PORT" --seed "$seed" --hosts "$hosts" \
             --pages "$pages" --slow-ms 50 >"$WORK/server.log" 2>&1 &
         SERVER_PID=$!
-        for _ in $(seq 100); do
+        for _ in $(seq 200); do
             grep -q "Ctrl-C to stop" "$WORK/server.log" && return 0
             kill -0 "$SERVER_PID" 2>/dev/null || break
             sleep 0.05
         done
+        cat "$WORK/server.log" >&2
+        kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=
     done
-    cat "$WORK/server.log" >&2
     fail "serve-demo did not start"
 }
 
