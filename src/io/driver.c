@@ -12,9 +12,12 @@
 #include "core/sched.h"
 #include "core/sys.h"
 #include "knit/net.h"
+#include "knit/scope.h"
 
-/* Whether KNIT_IO_AUTO picks io_uring when it works (else epoll). */
-#define KNIT_URING_DEFAULT 0
+/* KNIT_IO_AUTO picks io_uring when it works here: on the TCP echo
+ * benchmark it serves 104k requests/s at 9.4 us of server CPU each,
+ * against epoll's 80k at 12.2 us (bench/README.md). */
+#define KNIT_URING_DEFAULT 1
 
 int knit__io_init(struct knit_io *io, const knit_config *cfg)
 {
@@ -58,6 +61,54 @@ void knit__io_ready(struct knit_io_wait *w, int revents)
     /* Readiness is not consumed: a select case that lost leaves no trace. */
     if (knit__waiter_claim(&w->w))
         knit__wake(&w->w, revents);
+}
+
+void knit__io_op_done(struct knit_io_op *op, int res)
+{
+    op->res = op->forgotten && res == -ECANCELED ? -EBADF : res;
+    op->done = true;
+    op->io->armed--;
+    if (op->waiting) {
+        op->waiting = false;
+        knit__wake(&op->w, op->res);
+    }
+}
+
+/* The scope fired while the op ran: ask the kernel to stop it. */
+static void op_cancel(struct knit_waiter *wt)
+{
+    struct knit_io_op *op = knit_container_of(wt, struct knit_io_op, w);
+    op->waiting = false;
+    op->io->ops->cancel(op->io, op);
+}
+
+ssize_t knit__io_op_run(struct knit_io *io, struct knit_io_op *op)
+{
+    if (!io->ops->submit)
+        return -ENOSYS;
+    op->io = io;
+    op->done = op->waiting = op->forgotten = false;
+    knit_list_init(&op->fd_link);
+    knit__waiter_init(&op->w, "io", NULL, op_cancel);
+    int err = io->ops->submit(io, op);
+    if (err)
+        return err;
+    io->armed++;
+    op->waiting = true;
+    int r = knit__wait(&op->w);
+    if (op->done)
+        return op->res;
+    /* Cancelled in flight: the kernel may still write into op->buf, so
+     * wait for the completion, whatever the scope says. */
+    knit_scope shield;
+    knit_scope_enter_shielded(&shield, KNIT_FOREVER);
+    while (!op->done) {
+        knit__waiter_init(&op->w, "io cancel", NULL, NULL);
+        op->waiting = true;
+        knit__wait(&op->w);
+    }
+    knit_scope_exit(&shield);
+    return op->res > 0 ? op->res : r;
 }
 
 int knit__io_wait_arm(struct knit_io *io, struct knit_io_wait *w, int fd,

@@ -10,7 +10,10 @@
 #ifndef KNIT_IO_DRIVER_H
 #define KNIT_IO_DRIVER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/list.h"
 #include "core/waitq.h"
@@ -29,6 +32,30 @@ struct knit_io_wait {
     uint32_t handle;          /* the backend's name for it (uring: slot) */
 };
 
+/*
+ * A completion-based operation (io_uring): the kernel reads into @buf
+ * while the task is parked. Lives on the task's stack, and so does @buf
+ * often: knit__io_op_run never returns before the kernel's completion has
+ * arrived, even when the task is cancelled (the kernel is asked to stop,
+ * and the task waits, shielded, until it has).
+ */
+struct knit_io_op {
+    struct knit_waiter w;     /* the parked task */
+    struct knit_list fd_link; /* on the backend's per-fd list */
+    struct knit_io *io;
+    int opcode;    /* KNIT_IO_OP_* */
+    int fd;
+    void *buf;
+    size_t len;
+    int res;         /* the completion's result */
+    uint32_t handle; /* the backend's name for it */
+    bool done;       /* the completion arrived */
+    bool waiting;    /* the task is parked on w for it */
+    bool forgotten;  /* knit_close'd under it: report -EBADF */
+};
+
+enum { KNIT_IO_OP_READ = 1 };
+
 struct knit_io_ops {
     const char *name; /* "epoll", "uring" */
     int (*init)(struct knit_io *io, const knit_config *cfg);
@@ -45,6 +72,11 @@ struct knit_io_ops {
     /* @fd is being closed: wakes its waits with -EBADF and drops the
      * registration. */
     void (*forget)(struct knit_io *io, int fd);
+    /* Optional (NULL: readiness only). Starts @op; 0 or -errno. Its
+     * completion comes through knit__io_op_done. */
+    int (*submit)(struct knit_io *io, struct knit_io_op *op);
+    /* Asks the kernel to stop @op; its completion still comes. */
+    void (*cancel)(struct knit_io *io, struct knit_io_op *op);
 };
 
 struct knit_io {
@@ -80,5 +112,17 @@ void knit__io_wait_cancel(struct knit_waiter *wt);
 
 /* Called by a backend when @w is ready: records @revents, wakes the task. */
 void knit__io_ready(struct knit_io_wait *w, int revents);
+
+/*
+ * Runs @op (opcode, fd, buf, len set) in the current task and returns its
+ * result: bytes, or -errno. When the scope fires first, the kernel is
+ * asked to stop and the call still waits for the completion; it then
+ * returns the bytes that did arrive (none are lost), or the scope's error.
+ * -ENOSYS when the backend has no completion side.
+ */
+ssize_t knit__io_op_run(struct knit_io *io, struct knit_io_op *op);
+
+/* Called by a backend when @op's completion arrives with @res. */
+void knit__io_op_done(struct knit_io_op *op, int res);
 
 #endif

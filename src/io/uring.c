@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The io_uring backend (liburing), readiness side: every knit_io_wait is
- * one oneshot IORING_OP_POLL_ADD, and the submissions of a whole loop
- * iteration go to the kernel in the same io_uring_enter that waits for
- * completions, so arming a wait costs no system call of its own (epoll
+ * The io_uring backend (liburing). Readiness: every knit_io_wait is one
+ * oneshot IORING_OP_POLL_ADD. Completion: a knit_io_op (knit_read after
+ * it met EAGAIN) is one IORING_OP_READ, so the data arrives with the
+ * completion and the read after the wake-up is saved. The submissions of
+ * a whole loop iteration go to the kernel in the same io_uring_enter that
+ * waits for completions, so arming costs no system call of its own (epoll
  * pays one epoll_ctl per wait).
  *
  * A completion names its wait through a slot index plus a generation, not
@@ -32,6 +34,7 @@
 
 struct slot {
     struct knit_io_wait *w; /* NULL: free, or orphaned (in_flight) */
+    struct knit_io_op *op;  /* or an operation (never orphaned) */
     uint32_t gen;           /* bumped at every reuse */
     bool in_flight;         /* the kernel still owes a completion */
     uint32_t next_free;
@@ -42,12 +45,17 @@ struct uring_state {
     int evfd;
     struct slot *slots;
     uint32_t nslots, free_head; /* free list through next_free */
-    struct knit_list **fds; /* per fd, allocated on first use (never
-                               moves): struct knit_io_wait.fd_link */
+    struct fd_entry **fds; /* per fd, allocated on first use (never
+                              moves) */
     int nfds;
 };
 
 #define NO_SLOT UINT32_MAX
+
+struct fd_entry {
+    struct knit_list waits; /* struct knit_io_wait.fd_link */
+    struct knit_list ops;   /* struct knit_io_op.fd_link */
+};
 
 /* The next submission entry, flushing the queue to the kernel when full. */
 static struct io_uring_sqe *sqe(struct uring_state *s)
@@ -134,6 +142,7 @@ static uint32_t slot_get(struct uring_state *s)
 static void slot_put(struct uring_state *s, uint32_t i)
 {
     s->slots[i].w = NULL;
+    s->slots[i].op = NULL;
     s->slots[i].in_flight = false;
     s->slots[i].gen++;
     s->slots[i].next_free = s->free_head;
@@ -145,21 +154,23 @@ static uint64_t tag(struct uring_state *s, uint32_t i)
     return (uint64_t)s->slots[i].gen << 32 | i;
 }
 
-static struct knit_list *fd_list(struct uring_state *s, int fd)
+static struct fd_entry *fd_entry(struct uring_state *s, int fd)
 {
     if (fd >= s->nfds) {
         int n = s->nfds ? s->nfds : 64;
         while (n <= fd)
             n *= 2;
-        struct knit_list **v = realloc(s->fds, (size_t)n * sizeof(*v));
+        struct fd_entry **v = realloc(s->fds, (size_t)n * sizeof(*v));
         if (!v)
             return NULL;
         memset(v + s->nfds, 0, (size_t)(n - s->nfds) * sizeof(*v));
         s->fds = v;
         s->nfds = n;
     }
-    if (!s->fds[fd] && (s->fds[fd] = malloc(sizeof(struct knit_list))))
-        knit_list_init(s->fds[fd]);
+    if (!s->fds[fd] && (s->fds[fd] = malloc(sizeof(struct fd_entry)))) {
+        knit_list_init(&s->fds[fd]->waits);
+        knit_list_init(&s->fds[fd]->ops);
+    }
     return s->fds[fd];
 }
 
@@ -168,8 +179,8 @@ static struct knit_list *fd_list(struct uring_state *s, int fd)
 static int ur_arm(struct knit_io *io, struct knit_io_wait *w)
 {
     struct uring_state *s = io->state;
-    struct knit_list *l = fd_list(s, w->fd);
-    uint32_t i = l ? slot_get(s) : NO_SLOT;
+    struct fd_entry *fe = fd_entry(s, w->fd);
+    uint32_t i = fe ? slot_get(s) : NO_SLOT;
     if (i == NO_SLOT)
         return -ENOMEM;
     struct io_uring_sqe *e = sqe(s);
@@ -182,8 +193,43 @@ static int ur_arm(struct knit_io *io, struct knit_io_wait *w)
     io_uring_prep_poll_add(e, w->fd, (unsigned)w->events);
     io_uring_sqe_set_data64(e, tag(s, i));
     w->handle = i;
-    knit_list_push_back(l, &w->fd_link);
+    knit_list_push_back(&fe->waits, &w->fd_link);
     return 0;
+}
+
+static int ur_submit(struct knit_io *io, struct knit_io_op *op)
+{
+    struct uring_state *s = io->state;
+    if (op->opcode != KNIT_IO_OP_READ)
+        return -ENOSYS;
+    struct fd_entry *fe = op->fd >= 0 ? fd_entry(s, op->fd) : NULL;
+    uint32_t i = fe ? slot_get(s) : NO_SLOT;
+    if (i == NO_SLOT)
+        return op->fd < 0 ? -EBADF : -ENOMEM;
+    struct io_uring_sqe *e = sqe(s);
+    if (!e) {
+        slot_put(s, i);
+        return -EBUSY;
+    }
+    s->slots[i].op = op;
+    s->slots[i].in_flight = true;
+    /* Offset -1: the file position, as read(2) (sockets and pipes have
+     * none). */
+    io_uring_prep_read(e, op->fd, op->buf, (unsigned)op->len, (uint64_t)-1);
+    io_uring_sqe_set_data64(e, tag(s, i));
+    op->handle = i;
+    knit_list_push_back(&fe->ops, &op->fd_link);
+    return 0;
+}
+
+static void ur_cancel(struct knit_io *io, struct knit_io_op *op)
+{
+    struct uring_state *s = io->state;
+    struct io_uring_sqe *e = sqe(s);
+    if (!e)
+        return; /* the ring is wedged; the op still completes by itself */
+    io_uring_prep_cancel64(e, tag(s, op->handle), 0);
+    io_uring_sqe_set_data64(e, IGNORE_TAG);
 }
 
 /* Orphan @w's slot and ask the kernel to drop its poll. */
@@ -223,7 +269,13 @@ static void complete(struct uring_state *s, struct io_uring_cqe *c)
     if (i >= s->nslots || s->slots[i].gen != (uint32_t)(ud >> 32))
         return;
     struct knit_io_wait *w = s->slots[i].w;
+    struct knit_io_op *op = s->slots[i].op;
     slot_put(s, i);
+    if (op) {
+        knit_list_remove(&op->fd_link);
+        knit__io_op_done(op, c->res);
+        return;
+    }
     if (!w)
         return; /* orphaned: its task is gone */
     knit_list_remove(&w->fd_link);
@@ -272,12 +324,21 @@ static void ur_forget(struct knit_io *io, int fd)
     struct uring_state *s = io->state;
     if (fd < 0 || fd >= s->nfds || !s->fds[fd])
         return;
-    struct knit_list *l = s->fds[fd];
-    while (!knit_list_is_empty(l)) {
+    struct fd_entry *fe = s->fds[fd];
+    while (!knit_list_is_empty(&fe->waits)) {
         struct knit_io_wait *w =
-            knit_container_of(l->next, struct knit_io_wait, fd_link);
+            knit_container_of(fe->waits.next, struct knit_io_wait, fd_link);
         orphan(s, w);
         knit__io_ready(w, -EBADF);
+    }
+    /* Operations hold the file open in the kernel: stop them; each ends
+     * with -EBADF once its completion arrives. */
+    while (!knit_list_is_empty(&fe->ops)) {
+        struct knit_io_op *op =
+            knit_container_of(fe->ops.next, struct knit_io_op, fd_link);
+        knit_list_remove(&op->fd_link);
+        op->forgotten = true;
+        ur_cancel(io, op);
     }
 }
 
@@ -289,7 +350,9 @@ bool knit__io_uring_usable(void)
         return false;
     struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
     bool ok = p && io_uring_opcode_supported(p, IORING_OP_POLL_ADD) &&
-              io_uring_opcode_supported(p, IORING_OP_POLL_REMOVE);
+              io_uring_opcode_supported(p, IORING_OP_POLL_REMOVE) &&
+              io_uring_opcode_supported(p, IORING_OP_READ) &&
+              io_uring_opcode_supported(p, IORING_OP_ASYNC_CANCEL);
     io_uring_free_probe(p);
     io_uring_queue_exit(&ring);
     return ok;
@@ -304,4 +367,6 @@ const struct knit_io_ops knit__io_uring = {
     .poll = ur_poll,
     .wake = ur_wake,
     .forget = ur_forget,
+    .submit = ur_submit,
+    .cancel = ur_cancel,
 };

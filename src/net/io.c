@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "knit/net.h"
+#include "io/driver.h"
 #include "net/net.h"
 
 /* ---- the primitive calls ------------------------------------------------ */
@@ -73,7 +74,23 @@ static ssize_t try_read(struct io_call *c)
 ssize_t knit_read(int fd, void *buf, size_t n)
 {
     struct io_call c = {.attempt = try_read, .fd = fd, .buf = buf, .n = n};
-    return io_retry("knit_read", &c, POLLIN);
+    struct knit_io *io = knit__net_io();
+    if (!io || !io->ops->submit)
+        return io_retry("knit_read", &c, POLLIN);
+    /* A completion backend: one try, then let the kernel do the read
+     * when the data comes, instead of a wake-up and a second read. */
+    int err = knit__net_enter("knit_read");
+    if (err)
+        return err;
+    ssize_t r;
+    while ((r = try_read(&c)) == -EINTR)
+        ;
+    if (r != -EAGAIN || n == 0)
+        return r;
+    struct knit_io_op op = {
+        .opcode = KNIT_IO_OP_READ, .fd = fd, .buf = buf,
+        .len = n > UINT_MAX ? UINT_MAX : n};
+    return knit__io_op_run(io, &op);
 }
 
 static ssize_t try_readv(struct io_call *c)

@@ -166,6 +166,13 @@ static inline int knit__net_enter(const char *fn)
     return knit__coop_enter(w, t);
 }
 
+/* The calling worker's I/O driver, or NULL outside a runtime. */
+static inline struct knit_io *knit__net_io(void)
+{
+    struct knit_worker *w = knit__worker();
+    return w ? &w->io : NULL;
+}
+
 /*
  * knit__net_resolve() - getaddrinfo for @host:@port with @flags added to
  * AI_NUMERICSERV (AI_PASSIVE for the bind address of a server).
