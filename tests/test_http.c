@@ -123,6 +123,15 @@ static int serve(void *arg)
             send_str(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n",
                      blen);
             knit_write_all(c->fd, body, (size_t)blen);
+        } else if (strcmp(path, "/hugeheader") == 0) {
+            /* One header line of 300 KB: more than libcurl accepts. */
+            static char line[300000];
+            memset(line, 'h', sizeof(line));
+            send_str(c->fd, "HTTP/1.1 200 OK\r\nX-Big: ");
+            if (knit_write_all(c->fd, line, sizeof(line)) < 0)
+                break;
+            send_str(c->fd, "\r\nContent-Length: 2\r\n\r\nok");
+            break;
         } else if (strcmp(path, "/reset") == 0) {
             break; /* close without a word */
         } else if (strcmp(path, "/garbage") == 0) {
@@ -293,6 +302,12 @@ static int t_errors(void *arg)
     knit_http_response_destroy(&r);
 
     assert_int_equal(get(c, &s, "/garbage", &r), -EPROTO);
+    knit_http_response_destroy(&r);
+
+    /* A header too large for libcurl: an error with a reason, no body. */
+    assert_int_equal(get(c, &s, "/hugeheader", &r), -EMSGSIZE);
+    assert_null(r.body);
+    assert_string_equal(r.error, "response header too large");
     knit_http_response_destroy(&r);
 
     /* A request's own limit overrides the client's. */

@@ -346,6 +346,64 @@ static void on_redirect(struct fetch *f, const char *location)
     f->page.links_out = 1;
 }
 
+/* Parsing a page: the links, collected first so that a large page can be
+ * parsed on the blocking pool (libxml2 takes milliseconds per megabyte,
+ * and the worker must not stall); small pages parse in place. */
+enum { PARSE_OFFLOAD = 256 * 1024 };
+
+struct parse {
+    const char *body, *url;
+    size_t len;
+    char **links;
+    int n, cap;
+    bool failed;
+    struct crawl_page_info info;
+    int err;
+};
+
+static void collect(void *ctx, const char *url)
+{
+    struct parse *ps = ctx;
+    if (ps->n == ps->cap) {
+        int cap = ps->cap ? ps->cap * 2 : 32;
+        char **v = realloc(ps->links, (size_t)cap * sizeof(*v));
+        if (!v) {
+            ps->failed = true;
+            return;
+        }
+        ps->links = v;
+        ps->cap = cap;
+    }
+    if (!(ps->links[ps->n] = strdup(url)))
+        ps->failed = true;
+    else
+        ps->n++;
+}
+
+static int parse_job(void *arg)
+{
+    struct parse *ps = arg;
+    ps->err = crawl_html_links(ps->body, ps->len, ps->url, collect, ps,
+                               &ps->info);
+    return 0;
+}
+
+/* Parse @ps, off the worker when it is large; waits either way (the job
+ * uses @ps, so the wait is shielded). */
+static void parse_page(struct parse *ps)
+{
+    knit_task *t = ps->len > PARSE_OFFLOAD ? knit_spawn_blocking(parse_job, ps)
+                                           : NULL;
+    if (!t) {
+        parse_job(ps);
+        return;
+    }
+    knit_scope shield;
+    knit_scope_enter_shielded(&shield, KNIT_FOREVER);
+    knit_join(t);
+    knit_scope_exit(&shield);
+}
+
 static bool is_html(const char *ct)
 {
     return ct && (strncasecmp(ct, "text/html", 9) == 0 ||
@@ -364,12 +422,17 @@ static void take_response(struct fetch *f, knit_http_response *r)
         on_redirect(f, r->location);
     } else if (r->status >= 200 && r->status < 300 &&
                is_html(r->content_type)) {
-        struct crawl_page_info info;
-        if (crawl_html_links(r->body ? r->body : "", r->body_len,
-                             r->final_url ? r->final_url : f->it->url,
-                             on_link, f, &info) == 0 &&
-            info.title[0])
-            p->title = strdup(info.title);
+        struct parse ps = {.body = r->body ? r->body : "",
+                           .len = r->body_len,
+                           .url = r->final_url ? r->final_url : f->it->url};
+        parse_page(&ps);
+        for (int i = 0; i < ps.n; i++) {
+            on_link(f, ps.links[i]);
+            free(ps.links[i]);
+        }
+        free(ps.links);
+        if (ps.err == 0 && ps.info.title[0])
+            p->title = strdup(ps.info.title);
         f->h->c->sum.html++;
     } else if (r->status >= 400) {
         f->h->c->sum.http_errors++;

@@ -114,7 +114,8 @@ KNIT_API void knit_http_client_free(knit_http_client *c);
  * errno: -EINVAL bad URL or request, -ECONNREFUSED, -ECONNRESET (the
  * server closed or reset the connection, or sent nothing), -EHOSTUNREACH
  * (name not resolved or host unreachable), -EPROTO (not HTTP), -ELOOP (too
- * many redirects), -EFBIG (body over the limit), -ETIMEDOUT (connect
+ * many redirects), -EFBIG (body over the limit), -EMSGSIZE (a response
+ * header over libcurl's 100 KB limit), -ETIMEDOUT (connect
  * timeout or the scope's deadline), -ECANCELED, -ENOMEM, -EIO (other
  * libcurl errors; see resp->error).
  */

@@ -331,7 +331,10 @@ static int map_error(const struct xfer *x)
     case CURLE_WRITE_ERROR:
         return x->too_big ? -EFBIG : -ENOMEM;
     case CURLE_OUT_OF_MEMORY:
-        return -ENOMEM;
+        /* libcurl 7.88 also says this of a response header over its
+         * 100 KB limit: once connected, that is the likely cause. */
+        curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &port);
+        return port > 0 ? -EMSGSIZE : -ENOMEM;
     default:
         return -EIO;
     }
@@ -480,7 +483,8 @@ int knit_http_send(knit_http_client *c, const knit_http_request *req,
     err = map_error(&x);
     if (err < 0) {
         snprintf(resp->error, sizeof(resp->error), "%s",
-                 x.too_big ? "body larger than the limit"
+                 x.too_big            ? "body larger than the limit"
+                 : err == -EMSGSIZE ? "response header too large"
                  : x.errbuf[0] ? x.errbuf
                                : curl_easy_strerror(x.code));
     } else if (x.buf) {

@@ -20,6 +20,8 @@
 #             permanent failure; resume of a missing crawl fails cleanly
 #   limits    --max-pages, --max-depth and --exclude hold; --rate R keeps
 #             one host at no more than R requests per second
+#   timeouts  pages slower than --timeout are retried, then recorded as
+#             failed with the reason; the crawl still finishes
 set -euo pipefail
 
 CRAWL=$1
@@ -46,12 +48,12 @@ fail() {
 # rarely meet, and moving on when the block is taken; sets PORT and
 # SERVER_PID.
 serve() {
-    local seed=$1 hosts=$2 pages=$3 base
+    local seed=$1 hosts=$2 pages=$3 slow=${4:-50} base
     base=$(( ($(cksum <<<"$CASE" | cut -d' ' -f1) + $$ * 7) % 300 ))
     for try in $(seq 0 15); do
         PORT=$((10000 + ((base + try * 37) % 300) * 64))
         "$CRAWL" serve-demo --port "$PORT" --seed "$seed" --hosts "$hosts" \
-            --pages "$pages" --slow-ms 50 >"$WORK/server.log" 2>&1 &
+            --pages "$pages" --slow-ms "$slow" >"$WORK/server.log" 2>&1 &
         SERVER_PID=$!
         for _ in $(seq 200); do
             grep -q "Ctrl-C to stop" "$WORK/server.log" && return 0
@@ -206,6 +208,18 @@ limits)
     ms=$((($(date +%s%N) - t0) / 1000000))
     [ "$ms" -ge 1900 ] || fail "--rate 10: 21 requests in $ms ms"
     echo "ok: --rate 10 took $ms ms for 21 requests"
+    ;;
+timeouts)
+    # 5% of the pages answer after 5 s; the crawl allows 300 ms.
+    serve 15 2 300 5000
+    t0=$(date +%s)
+    crawl --timeout 300 --retries 1 --rate 0
+    [ $(($(date +%s) - t0)) -lt 30 ] || fail "the crawl waited for slow pages"
+    n=$(q "SELECT count(*) FROM pages WHERE error LIKE '%deadline%'")
+    [ "$n" -gt 0 ] || fail "no page timed out: $(q 'SELECT url, error FROM pages WHERE error IS NOT NULL')"
+    [ "$(q "SELECT min(attempts) FROM pages WHERE error LIKE '%deadline%'")" = 2 ] ||
+        fail "timed-out pages were not retried once"
+    echo "ok: $n pages timed out, each after 2 attempts"
     ;;
 *)
     fail "unknown case"
