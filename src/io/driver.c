@@ -63,6 +63,13 @@ void knit__io_ready(struct knit_io_wait *w, int revents)
         knit__wake(&w->w, revents);
 }
 
+void knit__io_own(int fd)
+{
+    struct knit_worker *w = knit__worker();
+    if (w && w->io.ops->own)
+        w->io.ops->own(&w->io, fd);
+}
+
 void knit__io_op_done(struct knit_io_op *op, int res)
 {
     op->res = op->forgotten && res == -ECANCELED ? -EBADF : res;

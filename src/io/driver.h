@@ -77,6 +77,9 @@ struct knit_io_ops {
     int (*submit)(struct knit_io *io, struct knit_io_op *op);
     /* Asks the kernel to stop @op; its completion still comes. */
     void (*cancel)(struct knit_io *io, struct knit_io_op *op);
+    /* Optional: @fd is a new socket knit created and will close with
+     * knit_close, so it may be registered once for good. */
+    void (*own)(struct knit_io *io, int fd);
 };
 
 struct knit_io {
@@ -109,6 +112,10 @@ void knit__io_wait_disarm(struct knit_io_wait *w);
 
 /* A knit_waiter cancel hook for the waiter inside a knit_io_wait. */
 void knit__io_wait_cancel(struct knit_waiter *wt);
+
+/* Tells the current worker's driver that @fd is a socket knit just made
+ * (see ops->own); a no-op outside a runtime. */
+void knit__io_own(int fd);
 
 /* Called by a backend when @w is ready: records @revents, wakes the task. */
 void knit__io_ready(struct knit_io_wait *w, int revents);

@@ -6,10 +6,19 @@
  * eventfd, registered level-triggered, lets other threads interrupt
  * epoll_wait.
  *
- * Trade-off: one epoll_ctl per wait keeps fds that the application closes
- * behind knit's back harmless (a stale registration is re-added on
- * ENOENT). The networking issue replaces this with persistent edge-
- * triggered registration for sockets that knit owns.
+ * Two ways to register:
+ *  - Sockets knit creates (ops->own) are registered once, edge-triggered,
+ *    for everything, at their first wait; later waits cost no system call.
+ *    That is safe because knit's calls always try the I/O first and wait
+ *    only after EAGAIN, and this thread both reads the fd and runs
+ *    epoll_wait, so an edge after the EAGAIN cannot be missed; an edge
+ *    before it is at worst a spurious wake-up (the retry sees EAGAIN and
+ *    waits again). Such sockets must be closed with knit_close, which
+ *    drops the registration and the entry.
+ *  - Any other fd (knit_wait_fd on the application's own fds) gets one
+ *    EPOLLONESHOT registration per wait with the union of its waiters'
+ *    events: one epoll_ctl per wait, but an fd the application closes
+ *    behind knit's back can never leave a stale registration.
  */
 #include <errno.h>
 #include <poll.h>
@@ -29,6 +38,7 @@
 struct fd_entry {
     struct knit_list waits; /* struct knit_io_wait.fd_link */
     bool added;             /* registered with epoll_ctl(ADD) before */
+    bool owned;             /* knit's socket: edge-triggered, for good */
 };
 
 struct epoll_state {
@@ -105,6 +115,7 @@ static struct fd_entry *entry(struct epoll_state *s, int fd)
             return NULL;
         knit_list_init(&e->waits);
         e->added = false;
+        e->owned = false;
         s->fds[fd] = e;
     }
     return s->fds[fd];
@@ -157,12 +168,31 @@ static int rearm(struct epoll_state *s, int fd, struct fd_entry *e)
     return 0;
 }
 
+/* An owned socket's one registration: edge-triggered, every event. */
+static int add_owned(struct epoll_state *s, int fd, struct fd_entry *e)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+                                       EPOLLET,
+                             .data.u64 = (uint64_t)fd};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+        (errno != EEXIST || epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) < 0))
+        return -errno;
+    e->added = true;
+    return 0;
+}
+
 static int ep_arm(struct knit_io *io, struct knit_io_wait *w)
 {
     struct epoll_state *s = io->state;
     struct fd_entry *e = entry(s, w->fd);
     if (!e)
         return -ENOMEM;
+    if (e->owned) {
+        int err = e->added ? 0 : add_owned(s, w->fd, e);
+        if (err == 0)
+            knit_list_push_back(&e->waits, &w->fd_link);
+        return err;
+    }
     knit_list_push_back(&e->waits, &w->fd_link);
     int err = rearm(s, w->fd, e);
     if (err)
@@ -194,6 +224,8 @@ static void dispatch(struct epoll_state *s, int fd, uint32_t events)
             knit__io_ready(w, mine);
         }
     }
+    if (e->owned)
+        return; /* edge-triggered: stays registered */
     if (!knit_list_is_empty(&e->waits) && rearm(s, fd, e) < 0) {
         /* The fd went bad under us: tell its waiters. */
         while (!knit_list_is_empty(&e->waits)) {
@@ -249,6 +281,21 @@ static void ep_forget(struct knit_io *io, int fd)
     if (e->added)
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
     e->added = false;
+    e->owned = false;
+}
+
+/* @fd is a new socket of knit's: whatever its number meant before is gone
+ * (a socket closed with close(2) leaves the kernel's registration behind
+ * it dropped already, but not our entry). */
+static void ep_own(struct knit_io *io, int fd)
+{
+    struct epoll_state *s = io->state;
+    struct fd_entry *e = entry(s, fd);
+    if (!e)
+        return; /* no memory: the fd stays on the one-shot path */
+    if (e->added || !knit_list_is_empty(&e->waits))
+        ep_forget(io, fd);
+    e->owned = true;
 }
 
 const struct knit_io_ops knit__io_epoll = {
@@ -260,4 +307,5 @@ const struct knit_io_ops knit__io_epoll = {
     .poll = ep_poll,
     .wake = ep_wake,
     .forget = ep_forget,
+    .own = ep_own,
 };

@@ -22,12 +22,18 @@
 #include <unistd.h>
 
 #include "core/sched.h"
+#include "io/driver.h"
 
 /* ---- system calls ------------------------------------------------------- */
 
+/* Sockets knit creates are knit's: the driver may register them once for
+ * good (epoll, edge-triggered), which is why they must be closed with
+ * knit_close. */
 static inline int knit__net_sys_socket(int domain, int type, int protocol)
 {
     int fd = socket(domain, type, protocol);
+    if (fd >= 0 && (type & SOCK_NONBLOCK))
+        knit__io_own(fd);
     return fd < 0 ? -errno : fd;
 }
 
@@ -46,6 +52,8 @@ static inline int knit__net_sys_accept4(int fd, struct sockaddr *a,
                                         socklen_t *len, int flags)
 {
     int c = accept4(fd, a, len, flags);
+    if (c >= 0 && (flags & SOCK_NONBLOCK))
+        knit__io_own(c);
     return c < 0 ? -errno : c;
 }
 
