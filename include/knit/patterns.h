@@ -10,6 +10,21 @@
  *   knit_ratelimit         token bucket: a rate with a burst, FIFO fair
  *   knit_keyed_ratelimit   one token bucket per key (a host name, a user)
  *
+ * and, one header each under knit/patterns/ (all included here):
+ *
+ *   knit_map_*             bounded concurrency over an array or a channel,
+ *                          in completion or input order (map.h)
+ *   knit_pipeline          stages joined by bounded channels (pipeline.h)
+ *   knit_actor             a mailbox task owning its state: tell, ask
+ *                          (actor.h)
+ *   knit_supervisor_run    restart strategies and intensity (supervisor.h)
+ *   knit_pool              a resource pool: create, check, destroy, min
+ *                          idle, idle eviction (pool.h)
+ *   knit_breaker           circuit breaker (breaker.h)
+ *   knit_shutdown_coord    graceful shutdown: signals, intake token, grace
+ *                          period, report (shutdown.h)
+ *   knit_prio_pool         a priority worker pool with aging (priority.h)
+ *
  * For steady pacing of a producer (one item every period, no burst) use
  * knit_interval from knit/time.h; a token bucket is for a rate that may
  * be spent in bursts and is shared by several tasks.

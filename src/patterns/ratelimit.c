@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include <knit.h>
+#include "patterns/misuse.h"
 
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_S 1e9
@@ -57,20 +58,6 @@ static inline struct ratelimit *impl(knit_ratelimit *l)
 static inline const struct ratelimit *cimpl(const knit_ratelimit *l)
 {
     return (const struct ratelimit *)(const void *)l;
-}
-
-/* Misuse that would leave a task waiting on freed memory. Patterns see
- * only the public API, so this mirrors the runtime's panic message. */
-static void misuse(const char *what)
-{
-    knit_task *t = knit_current();
-    if (t)
-        fprintf(stderr, "knit: %s (in task %llu \"%s\")\n", what,
-                (unsigned long long)knit_task_id(t), knit_task_name(t));
-    else
-        fprintf(stderr, "knit: %s\n", what);
-    fflush(stderr);
-    abort();
 }
 
 static int64_t now_ns(void)
@@ -235,7 +222,8 @@ void knit_ratelimit_destroy(knit_ratelimit *l)
 {
     struct ratelimit *x = impl(l);
     if (x->users)
-        misuse("knit_ratelimit_destroy: tasks are waiting on the limiter");
+        knit__pattern_misuse(
+            "knit_ratelimit_destroy: tasks are waiting on the limiter");
     memset(x, 0, sizeof(*x));
 }
 
@@ -461,8 +449,9 @@ void knit_keyed_ratelimit_free(knit_keyed_ratelimit *k)
     for (size_t i = 0; i <= k->mask; i++)
         for (const struct kentry *e = k->slots[i]; e; e = e->next)
             if (cimpl(&e->lim)->users)
-                misuse("knit_keyed_ratelimit_free: tasks are waiting on "
-                       "the limiter");
+                knit__pattern_misuse(
+                    "knit_keyed_ratelimit_free: tasks are waiting on "
+                    "the limiter");
     for (size_t i = 0; i <= k->mask; i++) {
         struct kentry *e = k->slots[i];
         while (e) {
