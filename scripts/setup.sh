@@ -26,6 +26,11 @@ KNIT_PACKAGES=(
     libxml2-dev           # knit-crawl: HTML parsing (libxml2's HTML parser)
     libsqlite3-dev        # knit-crawl: the page store and frontier
     sqlite3               # knit-crawl tests: inspect the database
+    libhiredis-dev        # knit/redis.h: hiredis's async API on knit
+    redis-server          # Redis for the distributed-crawl tests (started
+                          # by the tests on 127.0.0.1, never as a service)
+    cppcheck              # static analysis in CI
+    clang-tidy            # static analysis in CI
 )
 
 # A package counts as present when dpkg says "install ok installed"; one
