@@ -66,7 +66,7 @@ static int send_simple(int fd, int status, const char *extra, bool keep)
     if (n < 0)
         return n;
     memcpy(out + n, body, (size_t)blen);
-    return knit_write_all(fd, out, (size_t)(n + blen)) < 0 ? -EIO : 0;
+    return knit_write_all(fd, out, (size_t)n + (size_t)blen) < 0 ? -EIO : 0;
 }
 
 /* Send a site response: one buffer, chunked when the site says so. */

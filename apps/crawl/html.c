@@ -268,7 +268,7 @@ static void read_head(xmlDoc *doc, const char *self, char *base,
     bool have_base = false;
     bool have_title = false;
 
-    strcpy(base, self);
+    snprintf(base, CRAWL_URL_MAX, "%s", self);
     for (xmlNode *n = doc->children; n && !(have_base && have_title);
          n = next_node(n)) {
         if (!have_base && is_element(n, "base")) {
@@ -278,7 +278,7 @@ static void read_head(xmlDoc *doc, const char *self, char *base,
                 /* A base that does not resolve leaves the page's URL. */
                 if (crawl_url_resolve(self, (const char *)href, base,
                                       CRAWL_URL_MAX) != 0)
-                    strcpy(base, self);
+                    snprintf(base, CRAWL_URL_MAX, "%s", self);
                 have_base = true;
                 xmlFree(href);
             }

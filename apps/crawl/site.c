@@ -382,7 +382,7 @@ static bool parse_id(const char *t, const char *prefix, const char *suffix,
     if (strncmp(t, prefix, plen) != 0)
         return false;
     t += plen;
-    while (isdigit((unsigned char)t[digits]) && digits < 8)
+    while (digits < 8 && isdigit((unsigned char)t[digits]))
         v = v * 10 + (uint32_t)(t[digits++] - '0');
     if (digits == 0 || digits > 7 || (t[0] == '0' && digits > 1) ||
         strcmp(t + digits, suffix) != 0)

@@ -411,6 +411,8 @@ static int write_url(const struct crawl_url *u, char *out, size_t n)
 
     if (u->port != default_port(u->scheme))
         snprintf(port, sizeof port, ":%d", u->port);
+    /* out may be NULL with n == 0 (measuring), which snprintf allows. */
+    // cppcheck-suppress nullPointer
     return snprintf(out, n, "%s://%s%s%s%s%s", u->scheme, u->host, port,
                     u->path, u->has_query ? "?" : "",
                     u->has_query ? u->query : "");

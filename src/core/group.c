@@ -141,9 +141,11 @@ static int park_on(struct knit_group_impl *x, bool all)
     struct knit_waiter w;
     knit__waiter_init(&w, all ? "group wait" : "group next", x,
                       group_wait_cancel);
+    /* The waker or the cancel hook clears x->waiter before knit__wait
+     * returns (waitq.h's invariant), so &w never outlives this frame. */
     x->waiter = &w;
     x->wait_all = all;
-    return knit__wait(&w);
+    return knit__wait(&w); // NOLINT(clang-analyzer-core.StackAddressEscape)
 }
 
 int knit_group_next(knit_group *g, int *result)

@@ -34,7 +34,7 @@ void knit_config_default(knit_config *cfg)
 
 /* ---- panics and overflow reports --------------------------------------- */
 
-void knit__panic(const char *fmt, ...)
+_Noreturn void knit__panic(const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

@@ -7,7 +7,7 @@
 
 #include "patterns/misuse.h"
 
-void knit__pattern_misuse(const char *what)
+_Noreturn void knit__pattern_misuse(const char *what)
 {
     knit_task *t = knit_current();
     if (t)

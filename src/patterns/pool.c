@@ -250,7 +250,9 @@ static int64_t evict(knit_pool *p, int64_t now)
     if (p->o.idle_ms <= 0)
         return KNIT_FOREVER;
     while (p->idle > p->o.min_idle) {
+        /* idle > min_idle >= 0: the idle list is not empty. */
         struct slot *s = p->oldest;
+        // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): see above
         int64_t due = s->idle_since + p->o.idle_ms;
         if (due > now)
             return due;

@@ -268,7 +268,8 @@ static int child_ended(struct sup *s, struct child *c)
     int64_t due = now + delay;
 
     /* The children that restart with it: [lo, hi]. */
-    int lo = c->index, hi = c->index;
+    int lo = c->index;
+    int hi = lo;
     if (s->strategy == KNIT_SUP_ONE_FOR_ALL)
         lo = 0;
     if (s->strategy != KNIT_SUP_ONE_FOR_ONE)
