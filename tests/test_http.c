@@ -460,6 +460,8 @@ static void deadline_and_cancel_abort_the_transfer(void **state)
 
 int main(void)
 {
+    assert_int_equal(knit_http_init(), 0); /* before any runtime */
+    assert_int_equal(knit_http_init(), 0); /* idempotent */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(responses_redirects_and_keep_alive),
         cmocka_unit_test(every_documented_error),

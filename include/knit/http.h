@@ -86,6 +86,17 @@ typedef struct knit_http_response {
 } knit_http_response;
 
 /**
+ * knit_http_init() - initialise libcurl (and its TLS library) now.
+ *
+ * Optional: the first knit_http_client_new() does it otherwise, but that
+ * can take tens of milliseconds (OpenSSL loads its configuration), which
+ * a task should not spend holding its worker. Call it from main() before
+ * knit_run(). Idempotent and thread-safe.
+ * Return: 0, or -EIO when libcurl cannot be initialised.
+ */
+KNIT_API int knit_http_init(void);
+
+/**
  * knit_http_client_new() - create a client.
  * @o: options, or NULL for the defaults.
  *

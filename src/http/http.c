@@ -209,10 +209,15 @@ static int pump(void *arg)
 
 /* ---- the client ---------------------------------------------------------- */
 
-knit_http_client *knit_http_client_new(const knit_http_client_opts *o)
+int knit_http_init(void)
 {
     pthread_once(&curl_once, init_curl);
-    if (curl_init_result != CURLE_OK) {
+    return curl_init_result == CURLE_OK ? 0 : -EIO;
+}
+
+knit_http_client *knit_http_client_new(const knit_http_client_opts *o)
+{
+    if (knit_http_init() < 0) {
         errno = EIO;
         return NULL;
     }
