@@ -15,6 +15,10 @@
 #   PEERS="tokio go" QUICK=1 bench/run-peers.sh
 #   bench/run-peers.sh --table ../shared/bench-peers/results-latest.txt
 #
+# knit runs on the epoll backend (peer "knit"); when tcp_echo is among the
+# workloads, the echo server runs once more on io_uring (peer
+# "knit-uring") and the table is printed again with both columns.
+#
 # The kit lives beside the repository (../shared/bench-peers); PEER_KIT
 # points elsewhere. Runs from any directory. The kit needs root only to
 # install missing Debian packages; it writes its build outputs and
@@ -43,4 +47,21 @@ if [ "${1:-}" != "--table" ] && [ ! -x "$bench" ]; then
     exit 1
 fi
 
-PROJECT_BENCH=$bench PROJECT_PEER=knit exec "$kit/run.sh" "$@"
+if [ "${1:-}" = "--table" ]; then
+    exec "$kit/run.sh" "$@"
+fi
+
+# knit's column runs on epoll; the echo server then runs once more on
+# io_uring as the peer "knit-uring", and the table shows both.
+out=${OUT:-$kit/results-latest.txt}
+KNIT_IO=epoll PROJECT_BENCH=$bench PROJECT_PEER=knit OUT=$out \
+    "$kit/run.sh" "$@"
+if [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" tcp_echo "* ]]; then
+    extra=$(mktemp)
+    trap 'rm -f "$extra"' EXIT
+    # PEERS=" " (not empty, which means "all"): knit-uring alone.
+    KNIT_IO=uring PEERS=" " WORKLOADS=tcp_echo PROJECT_BENCH=$bench \
+        PROJECT_PEER=knit-uring OUT=$extra "$kit/run.sh" >/dev/null
+    grep '^peer=' "$extra" >>"$out"
+    "$kit/run.sh" --table "$out"
+fi
