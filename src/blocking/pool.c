@@ -13,6 +13,7 @@
  * Threads start on demand, up to the class cap, and leave after
  * IDLE_SECONDS without work; knit_run waits for them at its end.
  */
+#include "core/alloc.h"
 #include "blocking/pool.h"
 
 #include <errno.h>
@@ -91,7 +92,7 @@ static void pool_init(struct knit_pool *p, int max, const char *name)
 
 int knit__pools_init(struct knit_rt *rt)
 {
-    rt->pools = calloc(KNIT_POOL_CLASSES, sizeof(*rt->pools));
+    rt->pools = knit__calloc(KNIT_POOL_CLASSES, sizeof(*rt->pools));
     if (!rt->pools)
         return -ENOMEM;
     pool_init(&rt->pools[KNIT_POOL_USER], rt->cfg.max_blocking_threads,

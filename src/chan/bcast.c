@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/sched.h"
 #include "knit/chan.h"
 
@@ -34,10 +35,10 @@ knit_bcast *knit_bcast_new(size_t elem_size, size_t capacity)
 {
     if (!elem_size || !capacity || capacity > SIZE_MAX / elem_size)
         return NULL;
-    knit_bcast *b = calloc(1, sizeof(*b));
+    knit_bcast *b = knit__calloc(1, sizeof(*b));
     if (!b)
         return NULL;
-    b->ring = malloc(elem_size * capacity);
+    b->ring = knit__malloc(elem_size * capacity);
     if (!b->ring) {
         free(b);
         return NULL;
@@ -74,7 +75,7 @@ void knit_bcast_close(knit_bcast *b)
 
 knit_bcast_rx *knit_bcast_subscribe(knit_bcast *b)
 {
-    knit_bcast_rx *rx = calloc(1, sizeof(*rx));
+    knit_bcast_rx *rx = knit__calloc(1, sizeof(*rx));
     if (!rx)
         return NULL;
     rx->b = b;

@@ -18,6 +18,7 @@
  * Divisions: buffer; send; recv; close and counting; select hooks;
  * the _blocking delegation.
  */
+#include "core/alloc.h"
 #include "chan/chan_impl.h"
 
 #include <errno.h>
@@ -65,7 +66,7 @@ static inline char *slot(const knit_chan *c, size_t i)
 static bool grow(knit_chan *c)
 {
     size_t ncap = c->bufcap * 2;
-    char *nbuf = malloc(ncap * c->elem_size);
+    char *nbuf = knit__malloc(ncap * c->elem_size);
     if (!nbuf)
         return false;
     for (size_t i = 0; i < c->len; i++)
@@ -96,7 +97,7 @@ static inline void pop(knit_chan *c, void *elem)
     c->len--;
     if (c->len == 0 && c->cap == 0 && c->bufcap > 4 * UNBOUNDED_MIN) {
         /* Drained after a burst: give the memory back. */
-        char *small = malloc(UNBOUNDED_MIN * c->elem_size);
+        char *small = knit__malloc(UNBOUNDED_MIN * c->elem_size);
         if (small) {
             free(c->buf);
             c->buf = small;
@@ -115,14 +116,14 @@ knit_chan *knit__chan_alloc(size_t elem_size, size_t capacity)
 {
     if (elem_size == 0)
         return NULL;
-    knit_chan *c = calloc(1, sizeof(*c));
+    knit_chan *c = knit__calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->elem_size = elem_size;
     c->cap = capacity;
     c->bufcap = capacity ? capacity : UNBOUNDED_MIN;
     if (c->bufcap > SIZE_MAX / elem_size ||
-        !(c->buf = malloc(c->bufcap * elem_size))) {
+        !(c->buf = knit__malloc(c->bufcap * elem_size))) {
         free(c);
         return NULL;
     }

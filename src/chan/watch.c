@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/sched.h"
 #include "knit/chan.h"
 
@@ -30,10 +31,10 @@ knit_watch *knit_watch_new(size_t elem_size, const void *initial)
 {
     if (!elem_size)
         return NULL;
-    knit_watch *w = calloc(1, sizeof(*w));
+    knit_watch *w = knit__calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    w->value = malloc(elem_size);
+    w->value = knit__malloc(elem_size);
     if (!w->value) {
         free(w);
         return NULL;
@@ -70,7 +71,7 @@ void knit_watch_close(knit_watch *w)
 
 knit_watch_rx *knit_watch_subscribe(knit_watch *w)
 {
-    knit_watch_rx *rx = malloc(sizeof(*rx));
+    knit_watch_rx *rx = knit__malloc(sizeof(*rx));
     if (!rx)
         return NULL;
     rx->w = w;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/sched.h"
 
 struct watch {
@@ -76,7 +77,7 @@ static void check(struct knit_rt *rt, struct knit_worker *w, struct watch *s,
 static void *monitor_main(void *arg)
 {
     struct knit_rt *rt = arg;
-    struct watch *watches = calloc((size_t)rt->nworkers, sizeof(*watches));
+    struct watch *watches = knit__calloc((size_t)rt->nworkers, sizeof(*watches));
     if (!watches)
         return NULL;
     int64_t period = rt->cfg.stall_ms / 4 > 0 ? rt->cfg.stall_ms / 4 : 1;

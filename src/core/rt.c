@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "blocking/pool.h"
 #include "core/compiler.h"
 #include "core/sched.h"
@@ -220,7 +221,7 @@ static int normalise(knit_config *cfg)
 /* Installs a signal stack for this thread; restores the old one in @old. */
 static void *altstack_push(stack_t *old)
 {
-    void *mem = malloc(ALTSTACK_SIZE);
+    void *mem = knit__malloc(ALTSTACK_SIZE);
     if (!mem)
         return NULL;
     stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
@@ -245,7 +246,7 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
         return -EINVAL;
     if (knit__worker())
         return -EBUSY;
-    struct knit_rt *rt = calloc(1, sizeof(*rt));
+    struct knit_rt *rt = knit__calloc(1, sizeof(*rt));
     if (!rt)
         return -ENOMEM;
     int err;
@@ -261,7 +262,7 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     rt->manual_now = 0;
     /* One worker runs everything until the multi-worker scheduler lands. */
     rt->nworkers = 1;
-    rt->workers = calloc((size_t)rt->nworkers, sizeof(*rt->workers));
+    rt->workers = knit__calloc((size_t)rt->nworkers, sizeof(*rt->workers));
     if (!rt->workers) {
         err = -ENOMEM;
         goto out_free_rt;
@@ -303,6 +304,18 @@ out_free_rt:
     knit__pools_fini(rt);
     free(rt);
     return err;
+}
+
+atomic_long knit__alloc_countdown;
+
+void knit__alloc_fail_after(long n)
+{
+    atomic_store(&knit__alloc_countdown, n > 0 ? n : 0);
+}
+
+bool knit__alloc_fault_pending(void)
+{
+    return atomic_load(&knit__alloc_countdown) > 0;
 }
 
 uint64_t knit_random(void)

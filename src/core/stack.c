@@ -6,6 +6,7 @@
  * lists, and giving memory back (madvise) when too many free stacks stay
  * committed.
  */
+#include "core/alloc.h"
 #include "core/stack.h"
 
 #include <errno.h>
@@ -142,7 +143,7 @@ static int new_region(struct knit_stack_pool *p, struct knit_stack_class *c)
     size_t nslots = REGION_BYTES / slot;
     if (nslots == 0)
         nslots = 1;
-    struct knit_stack_region *r = malloc(sizeof(*r));
+    struct knit_stack_region *r = knit__malloc(sizeof(*r));
     if (!r)
         return -ENOMEM;
     r->len = nslots * slot;
@@ -237,7 +238,7 @@ static bool list_push(struct knit_stack_list *l, const struct knit_stack *s)
     }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        struct knit_stack *v = realloc(l->v, cap * sizeof(*v));
+        struct knit_stack *v = knit__realloc(l->v, cap * sizeof(*v));
         if (!v)
             return false;
         l->v = v;

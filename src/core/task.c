@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/compiler.h"
 #include "core/sched.h"
 
@@ -54,7 +55,7 @@ static struct task_slab *slab_new(void)
         slab_cache_len--;
     }
     pthread_mutex_unlock(&slab_cache_lock);
-    return slab ? slab : malloc(sizeof(*slab));
+    return slab ? slab : knit__malloc(sizeof(*slab));
 }
 
 static void slab_release(struct task_slab *slab)
@@ -75,7 +76,7 @@ static struct knit_task *task_alloc(struct knit_worker *w)
 {
 #ifdef KNIT_ASAN
     (void)w;
-    return calloc(1, sizeof(struct knit_task));
+    return knit__calloc(1, sizeof(struct knit_task));
 #else
     struct knit_task *t = w->free_tasks;
     if (knit_unlikely(!t)) {
@@ -340,7 +341,7 @@ int knit_task_local_set(int key, void *value)
     if (!t->locals) {
         if (!value)
             return 0;
-        t->locals = calloc(KNIT_TASK_LOCALS, sizeof(*t->locals));
+        t->locals = knit__calloc(KNIT_TASK_LOCALS, sizeof(*t->locals));
         if (!t->locals)
             return -ENOMEM;
     }

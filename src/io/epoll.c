@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/sys.h"
 #include "io/driver.h"
 
@@ -51,7 +52,7 @@ struct epoll_state {
 static int ep_init(struct knit_io *io, const knit_config *cfg)
 {
     (void)cfg;
-    struct epoll_state *s = calloc(1, sizeof(*s));
+    struct epoll_state *s = knit__calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
     int err;
@@ -102,7 +103,7 @@ static struct fd_entry *entry(struct epoll_state *s, int fd)
         int n = s->nfds ? s->nfds : 64;
         while (n <= fd)
             n *= 2;
-        struct fd_entry **v = realloc(s->fds, (size_t)n * sizeof(*v));
+        struct fd_entry **v = knit__realloc(s->fds, (size_t)n * sizeof(*v));
         if (!v)
             return NULL;
         memset(v + s->nfds, 0, (size_t)(n - s->nfds) * sizeof(*v));
@@ -110,7 +111,7 @@ static struct fd_entry *entry(struct epoll_state *s, int fd)
         s->nfds = n;
     }
     if (!s->fds[fd]) {
-        struct fd_entry *e = malloc(sizeof(*e));
+        struct fd_entry *e = knit__malloc(sizeof(*e));
         if (!e)
             return NULL;
         knit_list_init(&e->waits);

@@ -25,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/sys.h"
 #include "io/driver.h"
 
@@ -81,7 +82,7 @@ static int arm_wake(struct uring_state *s)
 static int ur_init(struct knit_io *io, const knit_config *cfg)
 {
     (void)cfg;
-    struct uring_state *s = calloc(1, sizeof(*s));
+    struct uring_state *s = knit__calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
     s->free_head = NO_SLOT;
@@ -125,7 +126,7 @@ static uint32_t slot_get(struct uring_state *s)
 {
     if (s->free_head == NO_SLOT) {
         uint32_t n = s->nslots ? s->nslots * 2 : 256;
-        struct slot *v = realloc(s->slots, n * sizeof(*v));
+        struct slot *v = knit__realloc(s->slots, n * sizeof(*v));
         if (!v)
             return NO_SLOT;
         for (uint32_t i = s->nslots; i < n; i++)
@@ -160,14 +161,14 @@ static struct fd_entry *fd_entry(struct uring_state *s, int fd)
         int n = s->nfds ? s->nfds : 64;
         while (n <= fd)
             n *= 2;
-        struct fd_entry **v = realloc(s->fds, (size_t)n * sizeof(*v));
+        struct fd_entry **v = knit__realloc(s->fds, (size_t)n * sizeof(*v));
         if (!v)
             return NULL;
         memset(v + s->nfds, 0, (size_t)(n - s->nfds) * sizeof(*v));
         s->fds = v;
         s->nfds = n;
     }
-    if (!s->fds[fd] && (s->fds[fd] = malloc(sizeof(struct fd_entry)))) {
+    if (!s->fds[fd] && (s->fds[fd] = knit__malloc(sizeof(struct fd_entry)))) {
         knit_list_init(&s->fds[fd]->waits);
         knit_list_init(&s->fds[fd]->ops);
     }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "blocking/pool.h"
 #include "knit/net.h"
 #include "knit/select.h"
@@ -120,7 +121,7 @@ static int lookup_pooled(const char *host, const char *serv,
                          const struct addrinfo *hints, struct addrinfo **out)
 {
     size_t hlen = strlen(host) + 1;
-    struct lookup *l = calloc(1, sizeof(*l) + hlen);
+    struct lookup *l = knit__calloc(1, sizeof(*l) + hlen);
     if (!l)
         return -ENOMEM;
     atomic_init(&l->refs, 2);

@@ -29,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/sched.h"
 #include "core/sys.h"
 #include "io/driver.h"
@@ -92,7 +93,7 @@ static struct sigstate *state(struct knit_worker *w)
 {
     if (w->signals)
         return w->signals;
-    struct sigstate *st = malloc(sizeof(*st));
+    struct sigstate *st = knit__malloc(sizeof(*st));
     if (!st)
         return NULL;
     st->sfd = -1;
