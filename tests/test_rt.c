@@ -163,13 +163,17 @@ static int spin_until_reported(void *arg)
     knit_stats s;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* On a loaded machine main itself may have been reported before this
+     * task ran: wait for a report made while this one runs. */
+    knit_rt_stats(&s);
+    uint64_t before = s.stalls;
     /* Holds the worker without yielding until the monitor reports it
      * (at most 20 s, so a broken detector fails instead of hanging). */
     do {
         knit_rt_stats(&s);
         clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (s.stalls == 0 && t.tv_sec - t0.tv_sec < 20);
-    return s.stalls == 1 ? 0 : -1;
+    } while (s.stalls == before && t.tv_sec - t0.tv_sec < 20);
+    return s.stalls == before + 1 ? 0 : -1;
 }
 
 static int t_stall(void *arg)

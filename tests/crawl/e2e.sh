@@ -158,7 +158,7 @@ kill9)
         pid=$BG_PID
         ms=$((300 + RANDOM % 1200))
         sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-        kill -9 "$pid"
+        kill -9 "$pid" 2>/dev/null || true # it may have finished already
         wait "$pid" 2>/dev/null || true
         echo "round $round: killed with $(q 'SELECT count(*) FROM pages') pages stored"
     done
