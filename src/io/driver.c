@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/sched.h"
 #include "core/sys.h"
@@ -61,6 +62,21 @@ void knit__io_ready(struct knit_io_wait *w, int revents)
     /* Readiness is not consumed: a select case that lost leaves no trace. */
     if (knit__waiter_claim(&w->w))
         knit__wake(&w->w, revents);
+}
+
+int knit__io_evfd_signal(int evfd)
+{
+    uint64_t one = 1;
+    if (write(evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return -errno;
+    return 0;
+}
+
+void knit__io_evfd_drain(int evfd)
+{
+    uint64_t v;
+    ssize_t r = read(evfd, &v, sizeof(v));
+    (void)r; /* EAGAIN: already drained */
 }
 
 void knit__io_own(int fd)

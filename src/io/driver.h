@@ -113,6 +113,11 @@ void knit__io_wait_disarm(struct knit_io_wait *w);
 /* A knit_waiter cancel hook for the waiter inside a knit_io_wait. */
 void knit__io_wait_cancel(struct knit_waiter *wt);
 
+/* The wake-up eventfd both backends keep: signal it (any thread; 0 or
+ * -errno) and drain it (the worker, when it fired). */
+int knit__io_evfd_signal(int evfd);
+void knit__io_evfd_drain(int evfd);
+
 /* Tells the current worker's driver that @fd is a socket knit just made
  * (see ops->own); a no-op outside a runtime. */
 void knit__io_own(int fd);

@@ -248,9 +248,7 @@ static int ep_poll(struct knit_io *io, int64_t timeout_ms)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == EVENTFD_TAG) {
-            uint64_t v;
-            ssize_t r = read(s->evfd, &v, sizeof(v));
-            (void)r; /* EAGAIN: another poll drained it first */
+            knit__io_evfd_drain(s->evfd);
             continue;
         }
         dispatch(s, (int)evs[i].data.u64, evs[i].events);
@@ -261,10 +259,7 @@ static int ep_poll(struct knit_io *io, int64_t timeout_ms)
 static int ep_wake(struct knit_io *io)
 {
     struct epoll_state *s = io->state;
-    uint64_t one = 1;
-    if (write(s->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        return -errno;
-    return 0;
+    return knit__io_evfd_signal(s->evfd);
 }
 
 static void ep_forget(struct knit_io *io, int fd)

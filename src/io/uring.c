@@ -259,9 +259,7 @@ static void complete(struct uring_state *s, struct io_uring_cqe *c)
     if (ud == IGNORE_TAG)
         return;
     if (ud == WAKE_TAG) {
-        uint64_t v;
-        ssize_t r = read(s->evfd, &v, sizeof(v));
-        (void)r; /* EAGAIN: already drained */
+        knit__io_evfd_drain(s->evfd);
         if (!(c->flags & IORING_CQE_F_MORE))
             arm_wake(s); /* the multishot poll ended: start another */
         return;
@@ -314,10 +312,7 @@ static int ur_poll(struct knit_io *io, int64_t timeout_ms)
 static int ur_wake(struct knit_io *io)
 {
     struct uring_state *s = io->state;
-    uint64_t one = 1;
-    if (write(s->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        return -errno;
-    return 0;
+    return knit__io_evfd_signal(s->evfd);
 }
 
 static void ur_forget(struct knit_io *io, int fd)
