@@ -143,22 +143,51 @@ static uint64_t random_seed(void)
     return s ? s : 1;
 }
 
+/* Installs a signal stack for this thread; restores the old one in @old. */
+static void *altstack_push(stack_t *old)
+{
+    void *mem = knit__malloc(ALTSTACK_SIZE);
+    if (!mem)
+        return NULL;
+    stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, old) < 0) {
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
+static void altstack_pop(void *mem, const stack_t *old)
+{
+    if (!mem)
+        return;
+    sigaltstack(old, NULL);
+    free(mem);
+}
+
 static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
 {
     memset(w, 0, sizeof(*w));
     w->rt = rt;
     w->id = id;
     w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
+    w->next_timer = -1;
     knit_list_init(&w->runq);
     knit_list_init(&w->tasks);
+    knit_list_init(&w->newq);
     pthread_mutex_init(&w->inbox_lock, NULL);
     knit__stack_pool_init(&w->stacks);
     knit__clock_refresh(w);
     knit__wheel_init(&w->wheel, w->now);
-    int err = knit__io_init(&w->io, &rt->cfg);
-    if (err)
-        return err;
-    /* The worker's own context runs on the thread's stack. */
+    return knit__io_init(&w->io, &rt->cfg);
+}
+
+/*
+ * Makes the calling thread @w's: its stack is the worker's own context,
+ * knit__worker() finds it, and stack overflows get a signal stack.
+ */
+static void worker_bind(struct knit_worker *w, stack_t *old_ss)
+{
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *lo;
@@ -172,15 +201,56 @@ static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
 #ifdef KNIT_TSAN
     w->sched.tsan = __tsan_get_current_fiber();
 #endif
-    return 0;
+    w->altstack = altstack_push(old_ss);
+    knit__tls_worker = w;
+}
+
+static void worker_unbind(struct knit_worker *w, const stack_t *old_ss)
+{
+    knit__signal_fini(w); /* on the thread whose mask it changed */
+    knit__tls_worker = NULL;
+    altstack_pop(w->altstack, old_ss);
+    w->altstack = NULL;
+}
+
+/* Workers 1..n-1 run on threads of their own (worker 0 on knit_run's). */
+static void *worker_thread(void *arg)
+{
+    struct knit_worker *w = arg;
+    stack_t old_ss;
+    worker_bind(w, &old_ss);
+    knit__worker_loop(w);
+    worker_unbind(w, &old_ss);
+    return NULL;
+}
+
+/* Starts workers 1..n-1; their threads take no process signals (those
+ * are for knit_signal_wait). Returns how many started. */
+static int start_threads(struct knit_rt *rt)
+{
+    sigset_t all, old;
+    knit__sigset_async(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    for (int i = 1; i < rt->nworkers; i++) {
+        struct knit_worker *w = &rt->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_thread, w) != 0)
+            break;
+        w->thread_started = true;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return started;
 }
 
 static void worker_fini(struct knit_worker *w)
 {
-    /* Ended tasks whose handles were never given back. */
+    /* Ended tasks whose handles were never given back. A poke still in
+     * an inbox no longer matters: no worker runs. */
     while (!knit_list_is_empty(&w->tasks)) {
         struct knit_task *t =
             knit_container_of(w->tasks.next, struct knit_task, all_link);
+        t->poke_pending = false;
         knit__task_free(t);
     }
     knit__task_cache_fini(w);
@@ -218,28 +288,6 @@ static int normalise(knit_config *cfg)
     return 0;
 }
 
-/* Installs a signal stack for this thread; restores the old one in @old. */
-static void *altstack_push(stack_t *old)
-{
-    void *mem = knit__malloc(ALTSTACK_SIZE);
-    if (!mem)
-        return NULL;
-    stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-    if (sigaltstack(&ss, old) < 0) {
-        free(mem);
-        return NULL;
-    }
-    return mem;
-}
-
-static void altstack_pop(void *mem, const stack_t *old)
-{
-    if (!mem)
-        return;
-    sigaltstack(old, NULL);
-    free(mem);
-}
-
 int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
 {
     if (!main_fn)
@@ -259,23 +307,26 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     err = knit__pools_init(rt);
     if (err)
         goto out_free_rt;
-    rt->manual_now = 0;
-    /* One worker runs everything until the multi-worker scheduler lands. */
-    rt->nworkers = 1;
+    /* multi-worker: enabled. cfg.workers threads, this one is worker 0. */
+    rt->nworkers = rt->cfg.workers;
+    rt->shared = rt->nworkers > 1;
+    pthread_mutex_init(&rt->lock, NULL);
     rt->workers = knit__calloc((size_t)rt->nworkers, sizeof(*rt->workers));
     if (!rt->workers) {
         err = -ENOMEM;
         goto out_free_rt;
     }
+    int ninit = 0;
+    while (ninit < rt->nworkers) {
+        err = worker_init(&rt->workers[ninit], rt, ninit);
+        ninit++;
+        if (err)
+            goto out_fini_workers;
+    }
     struct knit_worker *w = &rt->workers[0];
-    err = worker_init(w, rt, 0);
-    if (err)
-        goto out_fini_worker;
-
     stack_t old_ss;
-    w->altstack = altstack_push(&old_ss);
+    worker_bind(w, &old_ss);
     install_handler();
-    knit__tls_worker = w;
 
     knit_task_opts o = {.name = "main"};
     rt->main = knit__spawn(w, &o, main_fn, arg);
@@ -287,19 +338,31 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     rt->main->detached = true;
     if (rt->cfg.stall_ms > 0)
         knit__monitor_start(rt);
+    /* Workers that cannot start are simply not there: the others take
+     * their share (each loop ends when everything has ended). */
+    int started = start_threads(rt);
+    if (started + 1 < rt->nworkers) {
+        knit__lock(w);
+        rt->nworkers = started + 1;
+        knit__unlock(w);
+    }
     knit__worker_loop(w);
+    for (int i = 1; i < rt->nworkers; i++)
+        if (rt->workers[i].thread_started)
+            pthread_join(rt->workers[i].thread, NULL);
     knit__monitor_stop(rt);
-    /* Every job has ended; let the pool threads go before the worker. */
+    /* Every job has ended; let the pool threads go before the workers. */
     knit__pools_fini(rt);
     err = rt->main_result;
 
 out_restore:
-    knit__tls_worker = NULL;
     uninstall_handler();
-    altstack_pop(w->altstack, &old_ss);
-out_fini_worker:
-    worker_fini(w);
+    worker_unbind(w, &old_ss);
+out_fini_workers:
+    for (int i = 0; i < ninit; i++)
+        worker_fini(&rt->workers[i]);
     free(rt->workers);
+    pthread_mutex_destroy(&rt->lock);
 out_free_rt:
     knit__pools_fini(rt);
     free(rt);
