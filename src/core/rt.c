@@ -251,6 +251,7 @@ static void worker_fini(struct knit_worker *w)
         struct knit_task *t =
             knit_container_of(w->tasks.next, struct knit_task, all_link);
         t->poke_pending = false;
+        t->released = true;
         knit__task_free(t);
     }
     knit__task_cache_fini(w);

@@ -345,8 +345,11 @@ static void release(struct knit_worker *w, struct knit_task *t)
         __tsan_destroy_fiber(t->fiber.tsan);
     t->fiber.tsan = NULL;
 #endif
+    /* With several workers, a joiner elsewhere may have freed @t between
+     * its end and now: knit__task_free leaves that to here. */
     knit__lock(knit__worker());
-    if (t->detached && !t->group)
+    t->released = true;
+    if ((t->detached && !t->group) || t->free_after_release)
         knit__task_free(t);
     knit__unlock(knit__worker());
 }

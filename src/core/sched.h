@@ -109,6 +109,8 @@ struct knit_task {
     struct knit_remote poke_remote; /* "a scope of yours fired" */
     bool poke_pending;              /* poke_remote is posted (rt lock) */
     bool free_after_poke;           /* freed while poked: the poke frees */
+    bool released;      /* its stack is given back (release, sched.c) */
+    bool free_after_release; /* freed before that: release frees */
     bool in_newq;                   /* on some worker's newq (rt lock) */
 };
 

@@ -103,6 +103,10 @@ void knit__task_free(struct knit_task *t)
         t->free_after_poke = true;
         return;
     }
+    if (knit_unlikely(t->state == KNIT_TASK_DONE && !t->released)) {
+        t->free_after_release = true; /* its worker has not reaped it */
+        return;
+    }
     struct knit_worker *w = t->worker;
     /* The stall monitor may be reading t's id and name right now (it
      * reads only a task it saw running, and t stopped running before it
