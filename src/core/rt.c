@@ -414,8 +414,13 @@ int knit_rt_stats(knit_stats *out)
     out->seed = rt->cfg.seed;
     out->workers = rt->nworkers;
     out->io_backend = w->io.ops->name;
+    knit__lock(w);
     out->tasks_spawned = rt->spawned;
-    out->tasks_alive = w->nlive;
+    out->tasks_alive = rt->nlive;
+    out->steals = w->steals;
+    out->stolen = w->stolen;
+    knit__unlock(w);
+    out->worker = w->id;
     out->switches = w->ticks;
     out->stacks_mapped = w->stacks.mapped;
     out->stacks_in_use = w->stacks.in_use;

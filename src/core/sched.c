@@ -401,6 +401,11 @@ void knit__task_prepare(struct knit_task *t)
 #endif
 }
 
+void knit__task_place_local(struct knit_task *t)
+{
+    runq_push(t->worker, t);
+}
+
 void knit__task_enqueue_new(struct knit_task *t)
 {
     if (t->worker->rt->shared)

@@ -112,6 +112,7 @@ struct knit_task {
     bool released;      /* its stack is given back (release, sched.c) */
     bool free_after_release; /* freed before that: release frees */
     bool in_newq;                   /* on some worker's newq (rt lock) */
+    bool pinned;                    /* knit_spawn_on: never migrates */
 };
 
 struct knit_worker {
@@ -317,6 +318,9 @@ void knit__task_free(struct knit_task *t);
 void knit__group_task_done(struct knit_task *t);
 void knit__task_prepare(struct knit_task *t);     /* context for first run */
 void knit__task_enqueue_new(struct knit_task *t); /* queue a NEW task */
+/* Queues the NEW task @t on its own worker's run queue, which must be the
+ * caller's: it will not migrate. */
+void knit__task_place_local(struct knit_task *t);
 /* Ends a task that never ran (cancelled before start) with @result. */
 void knit__task_finish_unstarted(struct knit_task *t, int result);
 /* Ends @t, which is not running on its own stack (unstarted, or a

@@ -196,6 +196,53 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
     return t;
 }
 
+/* knit_spawn_on's hand-over: @t joins its worker's run queue there. */
+static void place(struct knit_remote *r)
+{
+    struct knit_task *t = knit_container_of(r, struct knit_task, wake_remote);
+    if (t->state == KNIT_TASK_NEW && !t->queued && !t->lazy)
+        knit__task_place_local(t);
+}
+
+knit_task *knit_spawn_on(int worker, const knit_task_opts *o, knit_fn fn,
+                         void *arg)
+{
+    struct knit_worker *self = knit__worker();
+    if (!self)
+        knit__panic("knit_spawn_on called outside a knit runtime");
+    struct knit_rt *rt = self->rt;
+    if (worker < 0 || worker >= rt->nworkers) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct knit_worker *to = &rt->workers[worker];
+    knit_task_opts opts = o ? *o : (knit_task_opts){0};
+    bool lazy = opts.lazy;
+    opts.lazy = true; /* queued below, on @to, not on a newq */
+    struct knit_task *t = knit__spawn(to, &opts, fn, arg);
+    if (!t) {
+        errno = fn ? ENOMEM : EINVAL;
+        return NULL;
+    }
+    knit__lock(self);
+    t->pinned = true;
+    t->lazy = lazy;
+    if (!lazy) {
+        if (to == self)
+            knit__task_place_local(t);
+        else
+            knit__remote_post(to, &t->wake_remote, place);
+    }
+    knit__unlock(self);
+    return t;
+}
+
+int knit_worker_id(void)
+{
+    struct knit_worker *w = knit__worker();
+    return w ? w->id : -1;
+}
+
 static struct knit_worker *worker_or_panic(const char *what)
 {
     struct knit_worker *w = knit__worker();
@@ -222,7 +269,12 @@ void knit_task_start(knit_task *t)
     knit__lock(w);
     if (t->lazy && t->state == KNIT_TASK_NEW && !t->queued) {
         t->lazy = false;
-        knit__task_enqueue_new(t);
+        if (!t->pinned)
+            knit__task_enqueue_new(t);
+        else if (t->worker == w)
+            knit__task_place_local(t);
+        else
+            knit__remote_post(t->worker, &t->wake_remote, place);
     }
     knit__unlock(w);
 }
@@ -303,7 +355,8 @@ static void cancel_locked(knit_task *t)
      * never runs fn. One that another worker is taking off a newq this
      * instant sees the error before it would run fn (task_entry). */
     if (t->state == KNIT_TASK_NEW &&
-        (t->in_newq || !t->worker->rt->shared || t->lazy)) {
+        (t->in_newq || !t->worker->rt->shared || t->lazy ||
+         (t->queued && t->worker == knit__worker()))) {
         t->root.err = -ECANCELED;
         knit__task_finish_unstarted(t, -ECANCELED);
         return;
