@@ -10,7 +10,7 @@
  *
  * Workers: cfg.workers threads (0 = one per core) each run tasks, with
  * their own run queue, timers and I/O driver; knit_run's thread is worker
- * 0. A task runs on one worker from its first run to its end; tasks not
+ * 0, and main runs there. A task runs on one worker from its first run to its end; tasks not
  * yet started are taken by idle workers (steal half). Every primitive may
  * be used between tasks of different workers. Data a program shares
  * between its tasks needs a knit_mutex (or atomics) once there are

@@ -153,7 +153,7 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
             /* No thread could start and none exists to take the job. */
             pthread_mutex_unlock(&p->lock);
             knit__lock(w);
-            t->state = KNIT_TASK_DONE; /* never live after all */
+            knit__task_set_state(t, KNIT_TASK_DONE); /* never live after all */
             t->released = true;
             t->worker->nlive--;
             w->rt->nlive--;

@@ -329,12 +329,17 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     worker_bind(w, &old_ss);
     install_handler();
 
-    knit_task_opts o = {.name = "main"};
+    /* Main is pinned to worker 0: it runs on the thread that called
+     * knit_run, whatever that thread set up before. */
+    knit_task_opts o = {.name = "main", .lazy = true};
     rt->main = knit__spawn(w, &o, main_fn, arg);
     if (!rt->main) {
         err = -ENOMEM;
         goto out_restore;
     }
+    rt->main->lazy = false;
+    rt->main->pinned = true;
+    knit__task_place_local(rt->main);
     /* complete() records main's result; the loop frees it on its end. */
     rt->main->detached = true;
     if (rt->cfg.stall_ms > 0)

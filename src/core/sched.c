@@ -136,7 +136,7 @@ void knit__ready(struct knit_task *t)
         t->state == KNIT_TASK_RUNNING)
         return;
     if (t->state == KNIT_TASK_PARKED)
-        t->state = KNIT_TASK_RUNNABLE;
+        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     runq_push(t->worker, t);
 }
 
@@ -160,7 +160,7 @@ void knit__ready_next(struct knit_task *t)
     }
     w->lifo_streak++;
     if (t->state == KNIT_TASK_PARKED)
-        t->state = KNIT_TASK_RUNNABLE;
+        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     t->queued = true;
     knit_list_push_front(&w->runq, &t->run_link);
 }
@@ -173,7 +173,7 @@ static inline void switch_to_task(struct knit_worker *w,
                                   struct knit_fiber *from,
                                   struct knit_task *next, bool dying)
 {
-    next->state = KNIT_TASK_RUNNING;
+    knit__task_set_state(next, KNIT_TASK_RUNNING);
     w->current = next;
     w->coop = 0;
     w->ticks++;
@@ -216,7 +216,7 @@ static void switch_away(struct knit_worker *w, struct knit_task *cur)
         next = runq_pop(w);
     if (next == cur) {
         /* It yielded and nothing else is runnable: keep running. */
-        cur->state = KNIT_TASK_RUNNING;
+        knit__task_set_state(cur, KNIT_TASK_RUNNING);
         w->coop = 0;
         w->ticks++;
     } else {
@@ -240,7 +240,7 @@ void knit__park(void)
 {
     struct knit_worker *w = knit__worker();
     struct knit_task *t = w->current;
-    t->state = KNIT_TASK_PARKED;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
     switch_away(w, t);
 }
 
@@ -258,7 +258,7 @@ int knit_yield(void)
     int err = knit__scope_err(t);
     if (err)
         return err;
-    t->state = KNIT_TASK_RUNNABLE;
+    knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     runq_push(w, t);
     switch_away(w, t);
     return 0;
@@ -312,7 +312,7 @@ static void complete(struct knit_task *t, int result)
     knit__locals_run_dtors(t);
     knit__group_check_owner_exit(t);
     t->result = result;
-    t->state = KNIT_TASK_DONE;
+    knit__task_set_state(t, KNIT_TASK_DONE);
     t->waiter = NULL;
     w->nlive--;
     rt->nlive--;

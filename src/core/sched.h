@@ -80,15 +80,22 @@ struct knit_task {
     struct knit_stack stack;       /* its stack, until it ends */
     struct knit_worker *worker;    /* the worker it runs on */
     struct knit_list run_link;     /* on worker->runq; worker-local */
+    /* Written by its worker without the lock; kept apart from the flags
+     * below, which are written under it (a compiler may read neighbouring
+     * bytes together). */
+    bool queued; /* on a run queue or newq (run_link linked) */
+    /* enum knit_task_state. Its worker moves it between RUNNING, RUNNABLE
+     * and PARKED without the lock, others look for NEW or DONE under it:
+     * atomic, stored relaxed (knit__task_set_state). */
+    _Atomic uint8_t state;
+    uint8_t pad_[6];
     struct knit_list all_link;     /* on worker->tasks until freed */
     knit_fn fn;                    /* the body */
     void *arg;                     /* its argument */
     int result;                    /* fn's result once DONE */
-    uint8_t state;                 /* enum knit_task_state */
     bool detached;                 /* freed when it ends */
     bool joined;                   /* a join has taken the result */
     bool lazy;                     /* waits for knit_task_start/join */
-    bool queued;                   /* on a run queue (run_link linked) */
     struct knit_waiter *waiter;    /* what it is parked on, if PARKED */
     struct knit_waiter *joiner;    /* the task waiting in knit_join */
     struct knit_scope_impl *scope; /* innermost entered scope */
@@ -252,6 +259,11 @@ static inline void knit__unlock(struct knit_worker *w)
         stmt;                                                                  \
         knit__unlock(knit_lw_);                                                \
     } while (0)
+
+static inline void knit__task_set_state(struct knit_task *t, int state)
+{
+    atomic_store_explicit(&t->state, (uint8_t)state, memory_order_relaxed);
+}
 
 /* Makes @t runnable (it must be NEW-but-started, or PARKED). From another
  * worker, posts it to its own. */

@@ -157,7 +157,7 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
     t->worker = w;
     t->fn = fn;
     t->arg = arg;
-    t->state = KNIT_TASK_NEW;
+    knit__task_set_state(t, KNIT_TASK_NEW);
     t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
     knit_list_init(&t->run_link);
     knit_list_init(&t->group_link);
@@ -356,7 +356,7 @@ static void cancel_locked(knit_task *t)
      * instant sees the error before it would run fn (task_entry). */
     if (t->state == KNIT_TASK_NEW &&
         (t->in_newq || !t->worker->rt->shared || t->lazy ||
-         (t->queued && t->worker == knit__worker()))) {
+         (t->worker == knit__worker() && t->queued))) {
         t->root.err = -ECANCELED;
         knit__task_finish_unstarted(t, -ECANCELED);
         return;
