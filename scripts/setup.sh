@@ -30,6 +30,7 @@ KNIT_PACKAGES=(
     redis-server          # Redis for the distributed-crawl tests (started
                           # by the tests on 127.0.0.1, never as a service)
     cppcheck              # static analysis in CI
+    spin                  # tests/model: the park/unpark protocol, checked
     clang-tidy            # static analysis in CI
 )
 
