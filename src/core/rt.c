@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fault.h"
 #include "blocking/pool.h"
 #include "core/compiler.h"
 #include "core/sched.h"
@@ -305,6 +306,16 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     if (err)
         goto out_free_rt;
     rt->manual = rt->cfg.clock == KNIT_CLOCK_MANUAL;
+    const char *faults = getenv("KNIT_FAULTS");
+    if (faults && *faults && knit__fault_parse(faults) < 0) {
+        fprintf(stderr,
+                "knit: cannot parse KNIT_FAULTS=\"%s\" (want "
+                "site=ERRNO:ppm,... with site read, write, accept, connect "
+                "or socket)\n",
+                faults);
+        err = -EINVAL;
+        goto out_free_rt;
+    }
     err = knit__pools_init(rt);
     if (err)
         goto out_free_rt;
