@@ -6,7 +6,13 @@
  * knit_run() starts the workers, runs main(arg) as the first task and
  * returns main's result once main has returned and every other task has
  * finished: tasks still running when main returns are cancelled (their
- * blocking calls return -ECANCELED) and awaited.
+ * blocking calls return -ECANCELED) and awaited for up to
+ * cfg.shutdown_ms. A task still there then (one that ignores
+ * cancellation, say in a shielded scope that never ends) is listed on
+ * stderr with what it waits on, and abandoned: its stack is released
+ * without it running again, so its cleanup code never runs and the
+ * objects it was waiting on still list it. Blocking jobs cannot be
+ * abandoned (their threads are waited for).
  *
  * Workers: cfg.workers threads (0 = one per core) each run tasks, with
  * their own run queue, timers and I/O driver; knit_run's thread is worker
@@ -51,6 +57,10 @@ typedef struct knit_config {
     uint64_t seed; /* 0 = random; fixes scheduling order (manual clock) */
     int max_blocking_threads; /* 0 = 512 */
     int stall_ms;             /* 0 = 20; -1 = off */
+    /* After main returns, how long the cancelled tasks get to end: past
+     * it, the ones still there are listed on stderr and abandoned. 0 =
+     * 10000 ms; -1 = wait for ever. */
+    int shutdown_ms;
 } knit_config;
 
 /* Counters of the running runtime (knit_rt_stats()). */

@@ -267,7 +267,8 @@ static void worker_fini(struct knit_worker *w)
 
 static int normalise(knit_config *cfg)
 {
-    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 || cfg->stall_ms < -1)
+    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 ||
+        cfg->stall_ms < -1 || cfg->shutdown_ms < -1)
         return -EINVAL;
     if (cfg->clock != KNIT_CLOCK_MONOTONIC && cfg->clock != KNIT_CLOCK_MANUAL)
         return -EINVAL;
@@ -285,6 +286,8 @@ static int normalise(knit_config *cfg)
         cfg->max_blocking_threads = 512;
     if (cfg->stall_ms == 0)
         cfg->stall_ms = 20;
+    if (cfg->shutdown_ms == 0)
+        cfg->shutdown_ms = 10000;
     if (cfg->seed == 0)
         cfg->seed = random_seed();
     return 0;
@@ -464,19 +467,16 @@ static const char *state_name(const struct knit_task *t)
     }
 }
 
-void knit_dump(FILE *out)
+/* Prints @w's tasks, one line each (rt lock with several workers). */
+static void dump_worker(FILE *out, const struct knit_worker *w, bool only_live)
 {
-    struct knit_worker *w = knit__worker();
-    if (!w)
-        return;
-    fprintf(out, "knit: worker %d, %llu live tasks, now=%lld ms, seed=%llu\n",
-            w->id, (unsigned long long)w->nlive, (long long)w->now,
-            (unsigned long long)w->rt->cfg.seed);
     struct knit_list *it;
     knit_list_for_each(it, &w->tasks)
     {
         const struct knit_task *t =
             knit_container_of(it, struct knit_task, all_link);
+        if (only_live && t->state == KNIT_TASK_DONE)
+            continue;
         fprintf(out, "  task %llu \"%s\": %s", (unsigned long long)t->id,
                 t->name, state_name(t));
         if (t->state == KNIT_TASK_PARKED && t->waiter) {
@@ -484,8 +484,35 @@ void knit_dump(FILE *out)
             if (t->waiter->obj)
                 fprintf(out, " (%p)", t->waiter->obj);
         }
+        if (t->blocking)
+            fputs(" (a blocking job)", out);
         if (t->state == KNIT_TASK_DONE)
             fprintf(out, ", result %d, not joined", t->result);
-        fputc('\n', out);
+        fprintf(out, " [worker %d]\n", w->id);
     }
+}
+
+void knit_dump(FILE *out)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        return;
+    knit__lock(w);
+    fprintf(out, "knit: %d worker(s), %llu live tasks, now=%lld ms, seed=%llu\n",
+            w->rt->nworkers, (unsigned long long)w->rt->nlive,
+            (long long)w->now, (unsigned long long)w->rt->cfg.seed);
+    for (int i = 0; i < w->rt->nworkers; i++)
+        dump_worker(out, &w->rt->workers[i], false);
+    knit__unlock(w);
+}
+
+void knit__dump_stuck(struct knit_rt *rt)
+{
+    fprintf(stderr,
+            "knit: main returned, and %llu task(s) did not end within %d ms "
+            "of being cancelled; abandoning them:\n",
+            (unsigned long long)rt->nlive, rt->cfg.shutdown_ms);
+    for (int i = 0; i < rt->nworkers; i++)
+        dump_worker(stderr, &rt->workers[i], true);
+    fflush(stderr);
 }

@@ -470,10 +470,37 @@ static bool finished(struct knit_worker *w)
     return done;
 }
 
+/* Milliseconds (real time) left before the cancelled tasks are
+ * abandoned, or -1 when there is no such deadline (yet). */
+static int64_t shutdown_left(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    if (rt->cfg.shutdown_ms < 0 || w->id != 0 ||
+        !atomic_load_explicit(&rt->main_done, memory_order_relaxed))
+        return -1;
+    knit__lock(w);
+    int64_t at = rt->shutdown_cancelled ? rt->shutdown_at : -1;
+    knit__unlock(w);
+    if (at < 0)
+        return -1;
+    int64_t left = at + rt->cfg.shutdown_ms - monotonic_ms();
+    return left > 0 ? left : 0;
+}
+
+/* A poll timeout no longer than the shutdown deadline (worker 0). */
+static int64_t cap_timeout(struct knit_worker *w, int64_t timeout)
+{
+    int64_t left = shutdown_left(w);
+    if (left >= 0 && (timeout < 0 || timeout > left))
+        return left;
+    return timeout;
+}
+
 /* Several workers: sleeps in the driver up to @timeout unless there is
  * work to take (park/unpark: newq.c). */
 static void io_poll_idle(struct knit_worker *w, int64_t timeout)
 {
+    timeout = cap_timeout(w, timeout);
     if (!w->rt->shared || timeout == 0) {
         io_poll(w, timeout);
         return;
@@ -497,7 +524,7 @@ static void manual_idle(struct knit_worker *w)
         return;
     if (rt->shared) {
         if (!knit__manual_idle(w, knit__wheel_next(&w->wheel)))
-            io_poll(w, -1);
+            io_poll(w, cap_timeout(w, -1));
         knit__idle_leave(w);
         knit__clock_refresh(w);
         timers_advance(w);
@@ -505,7 +532,7 @@ static void manual_idle(struct knit_worker *w)
     }
     if (rt->blocking_inflight > 0) {
         /* Work outside the loop is in flight: not idle yet. */
-        io_poll(w, -1);
+        io_poll(w, cap_timeout(w, -1));
         return;
     }
     int64_t next = knit__wheel_next(&w->wheel);
@@ -516,7 +543,7 @@ static void manual_idle(struct knit_worker *w)
         timers_advance(w);
         return;
     }
-    io_poll(w, -1);
+    io_poll(w, cap_timeout(w, -1));
 }
 
 /* Polls the driver and timers once; blocks when nothing is runnable. */
@@ -570,10 +597,29 @@ static void shutdown_once(struct knit_worker *w)
     knit__lock(w);
     if (!rt->shutdown_cancelled) {
         rt->shutdown_cancelled = true;
+        rt->shutdown_at = monotonic_ms();
         for (int i = 0; i < rt->nworkers; i++)
             knit__cancel_all(&rt->workers[i]);
     }
     knit__unlock(w);
+}
+
+/* Past the shutdown deadline: list what is stuck and let every loop go.
+ * Worker 0 decides; the others follow rt->abandoned. */
+static bool abandon_due(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    if (atomic_load(&rt->abandoned))
+        return true;
+    if (shutdown_left(w) != 0)
+        return false;
+    knit__lock(w);
+    knit__dump_stuck(rt);
+    atomic_store(&rt->abandoned, true);
+    if (rt->shared)
+        knit__wake_idle(rt, rt->nworkers);
+    knit__unlock(w);
+    return true;
 }
 
 void knit__worker_loop(struct knit_worker *w)
@@ -585,6 +631,8 @@ void knit__worker_loop(struct knit_worker *w)
             if (finished(w))
                 break;
             shutdown_once(w);
+            if (abandon_due(w))
+                break;
         }
         /* Poll when idle or every KNIT_POLL_EVERY switches, not on every
          * return here (a task ending comes back here each time). */

@@ -194,6 +194,8 @@ struct knit_rt {
     int main_result;
     atomic_bool main_done;
     bool shutdown_cancelled;     /* remaining tasks have been cancelled */
+    int64_t shutdown_at;         /* monotonic ms when that happened */
+    atomic_bool abandoned;       /* cfg.shutdown_ms passed: loops stop */
     bool manual;                 /* KNIT_CLOCK_MANUAL */
     _Atomic int64_t manual_now;  /* the manual clock; written under lock */
     uint64_t spawned;            /* tasks spawned */
@@ -387,6 +389,9 @@ static inline void knit__sigset_async(sigset_t *set)
 
 /* Restores what knit_signal_wait changed on @w's thread (net/signal.c). */
 void knit__signal_fini(struct knit_worker *w);
+
+/* Lists the tasks still live after cfg.shutdown_ms on stderr (rt lock). */
+void knit__dump_stuck(struct knit_rt *rt);
 
 /* Stall monitor (monitor.c). */
 int knit__monitor_start(struct knit_rt *rt);
