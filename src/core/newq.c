@@ -123,12 +123,17 @@ static bool any_new(const struct knit_rt *rt)
     return false;
 }
 
-/* Main has ended and either everything else has too or the shutdown has
- * not been started: the loop has something to do (rt lock). */
+/* The loop has something to do (rt lock): main has ended and either
+ * everything else has too or the shutdown has not been started, or the
+ * shutdown deadline passed. */
 static bool loop_due(const struct knit_rt *rt)
 {
-    return atomic_load(&rt->main_done) &&
-           (rt->nlive == 0 || !rt->shutdown_cancelled);
+    /* abandoned too: worker 0 wakes only the workers marked idle when it
+     * gives up on the shutdown, so one about to mark itself must not
+     * (found by tests/model/park.pml). */
+    return atomic_load(&rt->abandoned) ||
+           (atomic_load(&rt->main_done) &&
+            (rt->nlive == 0 || !rt->shutdown_cancelled));
 }
 
 bool knit__idle_enter(struct knit_worker *w)

@@ -445,15 +445,27 @@ static void timers_advance(struct knit_worker *w)
  * by a drain: a poll may consume the inbox's wake-up, and the requests it
  * announced must not wait for the next one. A pending inbox never blocks.
  */
-static void io_poll(struct knit_worker *w, int64_t timeout)
+static void io_poll_leave(struct knit_worker *w, int64_t timeout,
+                          bool leave_idle)
 {
     if (timeout != 0 &&
         atomic_load_explicit(&w->inbox_pending, memory_order_acquire))
         timeout = 0;
     w->io.ops->poll(&w->io, timeout);
     knit__lock(w);
+    /* Leaving idle and draining in one critical section: a worker that
+     * counted this one idle must not see its inbox empty while a task
+     * the drain readied waits (the manual clock would move under it;
+     * found by tests/model/park.pml). */
+    if (leave_idle)
+        knit__idle_leave(w);
     knit__remote_drain(w);
     knit__unlock(w);
+}
+
+static void io_poll(struct knit_worker *w, int64_t timeout)
+{
+    io_poll_leave(w, timeout, false);
 }
 
 /* Whether the loop may stop: main has ended and every task with it. */
@@ -509,8 +521,7 @@ static void io_poll_idle(struct knit_worker *w, int64_t timeout)
         io_poll(w, 0);
         return;
     }
-    io_poll(w, timeout);
-    knit__idle_leave(w);
+    io_poll_leave(w, timeout, true);
 }
 
 /* Idle on the manual clock: let ready I/O and requests in, then jump
@@ -523,9 +534,8 @@ static void manual_idle(struct knit_worker *w)
     if (!knit_list_is_empty(&w->runq))
         return;
     if (rt->shared) {
-        if (!knit__manual_idle(w, knit__wheel_next(&w->wheel)))
-            io_poll(w, cap_timeout(w, -1));
-        knit__idle_leave(w);
+        bool moved = knit__manual_idle(w, knit__wheel_next(&w->wheel));
+        io_poll_leave(w, moved ? 0 : cap_timeout(w, -1), true);
         knit__clock_refresh(w);
         timers_advance(w);
         return;
