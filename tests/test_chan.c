@@ -68,7 +68,7 @@ static int t_backpressure(void *arg)
     struct prod p = {c, 0, 10};
     knit_chan_sender_add(c);
     knit_task *t = knit_spawn(producer, &p);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     /* The producer filled the buffer and waits: backpressure. */
     assert_int_equal(knit_chan_len(c), 2);
     int v, expect = 0;
@@ -156,7 +156,7 @@ static int t_close(void *arg)
     /* Parked receivers and senders are woken with -EPIPE. */
     c = knit_chan_new(sizeof(int), 1);
     knit_task *r = knit_spawn(receiver, c);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_chan_close(c);
     assert_int_equal(knit_join(r), -EPIPE);
     knit_chan_unref(c);
@@ -165,7 +165,7 @@ static int t_close(void *arg)
     struct prod p = {c, 0, 3};
     knit_task *s = knit_spawn(producer, &p);
     knit_chan_sender_add(c);
-    assert_int_equal(knit_yield(), 0); /* sent 0, parked on 1 */
+    kt_settle(); /* sent 0, parked on 1 */
     knit_chan_close(c);
     assert_int_equal(knit_join(s), -EPIPE); /* 1 was not sent */
     assert_int_equal(knit_chan_recv(c, &v), 0);
@@ -186,7 +186,7 @@ static int t_cancel(void *arg)
     (void)arg;
     knit_chan *c = knit_chan_new(sizeof(int), 1);
     knit_task *r = knit_spawn(receiver, c);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_cancel(r);
     assert_int_equal(knit_join(r), -ECANCELED);
     /* The cancelled receiver left no trace: the value stays buffered. */
@@ -196,7 +196,7 @@ static int t_cancel(void *arg)
     /* A cancelled sender sent nothing. */
     struct prod p = {c, 100, 1};
     knit_task *s = knit_spawn(producer, &p);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_cancel(s);
     assert_int_equal(knit_join(s), -ECANCELED);
     assert_int_equal(knit_chan_recv(c, &v), 0);
@@ -436,16 +436,22 @@ static int t_watch(void *arg)
     knit_watch *w = knit_watch_new(sizeof(int), &init);
     knit_watch_rx *rx = knit_watch_subscribe(w);
     knit_task *t = knit_spawn(watcher, rx);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     for (int i = 1; i <= 5; i++) {
         assert_int_equal(knit_watch_send(w, &i), 0);
         if (i % 2)
-            assert_int_equal(knit_yield(), 0);
+            kt_settle();
     }
     /* 2 and 4 were overwritten before the watcher looked: it saw the
-     * latest value each time it woke (1, 3, 5). */
+     * latest value each time it woke (1, 3, 5). On several workers it may
+     * also run between two sends and see 2 or 4 (in order: it checks). */
     knit_watch_close(w);
-    assert_int_equal(knit_join(t), 3 * 1000 + 5);
+    int r = knit_join(t);
+    assert_int_equal(r % 1000, 5);
+    if (kt_workers() > 1)
+        assert_in_range(r / 1000, 3, 5);
+    else
+        assert_int_equal(r / 1000, 3);
     knit_watch_rx *late = knit_watch_subscribe(w);
     int v;
     knit_watch_borrow(late, &v);
@@ -495,6 +501,10 @@ static int set_flag_task(void *arg)
 static int t_budget(void *arg)
 {
     (void)arg;
+    /* The budget is per worker: with several, b may run on another at any
+     * time (and flag would be a data race). */
+    if (kt_workers() > 1)
+        skip();
     int flag = 0;
     struct hog h = {knit_chan_new(sizeof(uint64_t), 4), &flag, -1};
     knit_task *a = knit_spawn(hog, &h);

@@ -14,8 +14,10 @@
  * printed on failure (KNIT_SEED=... reruns one).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <cmocka.h>
 
 #include "chan/chan_impl.h"
+#include "core/sched.h"
 #include "kt.h"
 
 #define NCHAN 4
@@ -39,9 +42,12 @@ struct model {
     uint8_t state[NVALUES];    /* enum vstate per value */
     uint8_t received[NVALUES]; /* times each value was received */
     uint64_t seed;
-    long ops;
-    int live; /* workers still running */
+    atomic_long ops;
+    atomic_int live; /* workers still running */
     char failure[256];
+    /* Tasks on several workers record at once: state, received and
+     * failure are written under it. */
+    pthread_mutex_t lock;
 };
 
 struct worker_arg {
@@ -67,21 +73,33 @@ static void fail_model(struct model *m, const char *what, uint64_t v)
 
 static void on_received(struct model *m, uint64_t v)
 {
+    pthread_mutex_lock(&m->lock);
     if (v >= NVALUES) {
         fail_model(m, "received a value never sent", v);
+        pthread_mutex_unlock(&m->lock);
         return;
     }
     if (m->state[v] == V_NONE || m->state[v] == V_FAILED)
         fail_model(m, "received a value whose send failed or never ran", v);
     if (++m->received[v] > 1)
         fail_model(m, "received a value twice", v);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void on_send_start(struct model *m, uint64_t v)
+{
+    pthread_mutex_lock(&m->lock);
+    m->state[v] = V_TRYING;
+    pthread_mutex_unlock(&m->lock);
 }
 
 static void on_send_done(struct model *m, uint64_t v, int err)
 {
+    pthread_mutex_lock(&m->lock);
     m->state[v] = err == 0 ? V_SENT : V_FAILED;
     if (err && m->received[v])
         fail_model(m, "a failed send was received", v);
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* Runs @op inside a scope with a short random deadline, sometimes. */
@@ -108,7 +126,7 @@ static int worker(void *arg)
         unsigned k = (unsigned)((r >> 8) % 16);
         if (k < 5) { /* send */
             uint64_t v = next_value++;
-            m->state[v] = V_TRYING;
+            on_send_start(m, v);
             scoped = maybe_deadline(a, &s);
             err = knit_chan_send(c, &v);
             if (scoped)
@@ -132,7 +150,7 @@ static int worker(void *arg)
                 kind[i] = (int)(rnd(&a->rng) % 5);
                 if (kind[i] < 2) {
                     in[i] = next_value++;
-                    m->state[in[i]] = V_TRYING;
+                    on_send_start(m, in[i]);
                     cases[i] = knit_case_send(ci, &in[i]);
                 } else if (kind[i] < 4) {
                     cases[i] = knit_case_recv(ci, &out[i]);
@@ -178,6 +196,17 @@ static int chaos(void *arg)
     return 0;
 }
 
+/* No waiter could have been served (rt lock: the channel's state). */
+static void check_waits(struct model *m, const knit_chan *c)
+{
+    pthread_mutex_lock(&m->lock);
+    if (c->len > 0 && !knit_list_is_empty(&c->recvq))
+        fail_model(m, "a receiver waits on a non-empty channel", 0);
+    if ((c->cap == 0 || c->len < c->cap) && !knit_list_is_empty(&c->sendq))
+        fail_model(m, "a sender waits on a channel with room", 0);
+    pthread_mutex_unlock(&m->lock);
+}
+
 static int t_model(void *arg)
 {
     struct model *m = arg;
@@ -200,13 +229,8 @@ static int t_model(void *arg)
         if (rounds != 2000)
             continue;
         for (int i = 0; i < NCHAN; i++) {
-            knit_chan *c = m->chans[i];
-            if (c->len > 0 && !knit_list_is_empty(&c->recvq))
-                fail_model(m, "a receiver waits on a non-empty channel", 0);
-            if ((c->cap == 0 || c->len < c->cap) &&
-                !knit_list_is_empty(&c->sendq))
-                fail_model(m, "a sender waits on a channel with room", 0);
-            knit_chan_close(c);
+            KNIT_LOCKED_VOID(check_waits(m, m->chans[i]));
+            knit_chan_close(m->chans[i]);
         }
     }
     knit_cancel(ch);
@@ -240,6 +264,7 @@ static void chan_and_select_never_lose_or_duplicate_a_message(void **state)
         struct model *m = calloc(1, sizeof(*m));
         assert_non_null(m);
         m->seed = first + (uint64_t)k;
+        pthread_mutex_init(&m->lock, NULL);
         knit_config cfg;
         kt_config(&cfg);
         cfg.seed = m->seed;
@@ -248,6 +273,7 @@ static void chan_and_select_never_lose_or_duplicate_a_message(void **state)
             fail_msg("%s; rerun with KNIT_SEED=%llu", m->failure,
                      (unsigned long long)m->seed);
         total += m->ops;
+        pthread_mutex_destroy(&m->lock);
         free(m);
     }
     print_message("%ld operations checked\n", total);

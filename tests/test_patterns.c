@@ -620,7 +620,7 @@ static int t_bucket_fifo(void *arg)
         a[i] =
             (struct acq){.lim = &l, .n = 1, .id = i, .log = log, .nlog = &nlog};
         t[i] = go(&a[i]);
-        assert_int_equal(knit_yield(), 0); /* task i queues now */
+        kt_settle(); /* task i queues now */
     }
     for (int i = 0; i < 5; i++) {
         assert_int_equal(knit_join(t[i]), 0);
@@ -637,7 +637,7 @@ static int t_bucket_fifo(void *arg)
     a[0] = (struct acq){.lim = &l, .n = 3, .id = 0, .log = log, .nlog = &nlog};
     a[1] = (struct acq){.lim = &l, .n = 1, .id = 1, .log = log, .nlog = &nlog};
     t[0] = go(&a[0]);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     t[1] = go(&a[1]);
     assert_int_equal(knit_join(t[0]), 0);
     assert_int_equal(knit_join(t[1]), 0);
@@ -665,7 +665,7 @@ static int t_bucket_head_fails(void *arg)
     struct acq a = {.lim = &l, .n = 3, .deadline = timeout ? 150 : 0};
     struct acq b = {.lim = &l, .n = 1};
     knit_task *ta = go(&a);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_task *tb = go(&b);
     assert_int_equal(knit_sleep(150), 0);
     if (!timeout)
@@ -712,9 +712,9 @@ static int t_bucket_middle_fails(void *arg)
     struct acq b = {.lim = &l, .n = 1, .deadline = timeout ? 50 : 0};
     struct acq c = {.lim = &l, .n = 1};
     knit_task *ta = go(&a);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_task *tb = go(&b);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_task *tc = go(&c);
     assert_int_equal(knit_sleep(50), 0);
     if (!timeout)
@@ -1122,7 +1122,7 @@ static int t_keyed_no_evict_waiting(void *arg)
     assert_non_null(k);
     struct sweeper sw = {.k = k, .result = 99};
     knit_task *ts = knit_spawn(sweeper_task, &sw);
-    assert_int_equal(knit_yield(), 0); /* its timer is armed first */
+    kt_settle(); /* its timer is armed first */
     assert_int_equal(knit_keyed_ratelimit_acquire(k, "h", 1), 0);
     struct acq a = {.keyed = k, .key = "h", .n = 1};
     knit_task *ta = go(&a);

@@ -34,7 +34,7 @@ static int t_join_after_end(void *arg)
 {
     (void)arg;
     knit_task *t = knit_spawn(return_arg, (void *)(intptr_t)-7);
-    assert_int_equal(knit_yield(), 0); /* t runs to its end */
+    kt_settle(); /* t runs to its end */
     assert_int_equal(knit_join(t), -7);
     return 0;
 }
@@ -99,6 +99,8 @@ static int trace_yield(void *arg)
 static int t_yield_round_robin(void *arg)
 {
     (void)arg;
+    if (kt_workers() > 1)
+        skip(); /* round robin is per worker; several run tasks at once */
     char trace[16] = "";
     struct tracer a = {trace, 'a'}, b = {trace, 'b'}, c = {trace, 'c'};
     knit_task *ta = knit_spawn(trace_yield, &a);
@@ -129,7 +131,13 @@ static int t_cancel_before_start(void *arg)
     int ran = 0;
     knit_task *t = knit_spawn(set_flag, &ran);
     knit_cancel(t);
-    assert_int_equal(knit_join(t), -ECANCELED);
+    int r = knit_join(t);
+    if (kt_workers() > 1 && r == 5) {
+        /* Another worker started it before the cancel: it ran whole. */
+        assert_int_equal(ran, 1);
+        return 0;
+    }
+    assert_int_equal(r, -ECANCELED);
     assert_int_equal(ran, 0);
     return 0;
 }
@@ -150,7 +158,7 @@ static int t_cancel_parked(void *arg)
 {
     (void)arg;
     knit_task *t = knit_spawn(sleep_forever, NULL);
-    assert_int_equal(knit_yield(), 0); /* t parks */
+    kt_settle(); /* t parks */
     knit_cancel(t);
     knit_cancel(t); /* idempotent */
     assert_int_equal(knit_join(t), -ECANCELED);
@@ -222,7 +230,7 @@ static int t_join_cancel(void *arg)
     (void)arg;
     knit_task *t = knit_spawn(sleep_forever, NULL);
     knit_task *j = knit_spawn(t_join_cancelled, t);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     knit_cancel(j);
     assert_int_equal(knit_join(j), -ECANCELED);
     knit_cancel(t);
@@ -239,11 +247,12 @@ static void join_returns_ecanceled_when_the_joiner_is_cancelled(void **state)
 static int t_detach(void *arg)
 {
     (void)arg;
-    int ran = 0;
-    knit_detach(knit_spawn(set_flag, &ran));
-    knit_task *done = knit_spawn(set_flag, &ran);
-    assert_int_equal(knit_yield(), 0);
-    assert_int_equal(ran, 1);
+    int ran[2] = {0, 0}; /* one each: they may run at once on two workers */
+    knit_detach(knit_spawn(set_flag, &ran[0]));
+    knit_task *done = knit_spawn(set_flag, &ran[1]);
+    kt_settle();
+    assert_int_equal(ran[0], 1);
+    assert_int_equal(ran[1], 1);
     knit_detach(done); /* already ended: freed now */
     return 0;
 }
@@ -291,7 +300,7 @@ static int t_identity(void *arg)
     uint64_t id = knit_task_id(t);
     assert_true(id > knit_task_id(knit_current()));
     assert_string_equal(knit_task_name(knit_current()), "main");
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     assert_ptr_equal(seen, t);
     assert_int_equal(knit_join(t), 0);
     return 0;
@@ -371,7 +380,7 @@ static int t_leftovers(void *arg)
     knit_task *t = knit_spawn(sleep_forever, NULL);
     (void)t; /* never joined: main's end cancels and awaits it */
     knit_detach(knit_spawn(sleep_forever, NULL));
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     *cancelled = 1;
     return 9;
 }

@@ -54,6 +54,10 @@ static int sleeper(void *arg)
 static int t_sleep_order(void *arg)
 {
     (void)arg;
+    /* Arm order is per worker's wheel; on several, a and c may wake at
+     * once on two of them (and append to order together). */
+    if (kt_workers() > 1)
+        skip();
     char order[8] = "";
     int64_t at[4];
     struct sleeper_arg a[4] = {{300, &at[0], order, 'a'},
@@ -131,15 +135,15 @@ static int t_advance(void *arg)
     char order[4] = "";
     struct sleeper_arg a = {500, &woke, order, 'x'};
     knit_task *t = knit_spawn(sleeper, &a);
-    assert_int_equal(knit_yield(), 0); /* t arms its timer at 0 */
+    kt_settle(); /* t arms its timer at 0 */
     knit_clock_advance(499);
     assert_int_equal(knit_now(), 499);
-    assert_int_equal(knit_yield(), 0);
+    kt_settle();
     assert_int_equal(woke, -1);
     knit_clock_advance(1);
-    assert_int_equal(knit_yield(), 0);
-    assert_int_equal(woke, 500);
+    /* On another worker t wakes when that one sees the clock: wait. */
     assert_int_equal(knit_join(t), 0);
+    assert_int_equal(woke, 500);
     return 0;
 }
 
@@ -271,6 +275,10 @@ static int t_deterministic(void *arg)
 static void manual_clock_runs_are_deterministic(void **state)
 {
     (void)state;
+    /* The hash records the interleaving, fixed by the seed on one worker
+     * only (and tr would be written by several at once). */
+    if (kt_workers() > 1)
+        skip();
     struct trace a = {0, 0}, b = {0, 0};
     assert_int_equal(kt_run(t_deterministic, &a), 0);
     assert_int_equal(kt_run(t_deterministic, &b), 0);

@@ -12,9 +12,10 @@
  *
  * Threads: every public operation runs under the runtime lock (core/
  * sched.h; a no-op with one worker), so tasks of any worker may share a
- * channel; a waiter parks with the lock released and the task that claims
- * it readies it through its own worker. The knit__chan_* functions of
- * chan_impl.h expect the lock held. Plain threads delegate: the _blocking
+ * channel; a waiter parks with the lock released, and whoever claims it
+ * readies it (through the waiter's own worker when that is another). The
+ * knit__chan_* operations of chan_impl.h, knit__chan_alloc aside, expect
+ * the lock held. Plain threads delegate: the _blocking
  * variants post a request to the channel's worker, which runs the
  * operation in a proxy task and signals the thread.
  *

@@ -22,11 +22,17 @@ void knit__remote_post(struct knit_worker *w, struct knit_remote *r,
     else
         w->inbox_head = r;
     w->inbox_tail = r;
-    /* Release pairs with the acquire in knit__remote_drain. */
+    /* Only the first request since the last drain signals the driver:
+     * the signal stays pending until the worker polls, and its drain
+     * (after that poll, under this lock) takes every request posted
+     * since. Release pairs with the acquire in knit__remote_drain. */
+    bool signalled = atomic_load_explicit(&w->inbox_pending,
+                                          memory_order_relaxed);
     atomic_store_explicit(&w->inbox_pending, true, memory_order_release);
     /* Wake under the lock: once a poster has unlocked, it never touches
      * the worker again, so the worker may be torn down (see rt.c). */
-    w->io.ops->wake(&w->io);
+    if (!signalled)
+        w->io.ops->wake(&w->io);
     pthread_mutex_unlock(&w->inbox_lock);
 }
 

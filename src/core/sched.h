@@ -79,6 +79,7 @@ struct knit_task {
     struct knit_fiber fiber;       /* context and stack bounds */
     struct knit_stack stack;       /* its stack, until it ends */
     struct knit_worker *worker;    /* the worker it runs on */
+    struct knit_worker *home;      /* the worker whose slab it came from */
     struct knit_list run_link;     /* on worker->runq; worker-local */
     /* Written by its worker without the lock; kept apart from the flags
      * below, which are written under it (a compiler may read neighbouring

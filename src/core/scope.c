@@ -107,8 +107,10 @@ void knit__scope_fire(struct knit_scope_impl *s, int err)
         return;
     }
     knit__wheel_cancel(&t->worker->wheel, &s->timer);
+    /* The chain's error, not @err: a cancel from another worker may have
+     * set an enclosing scope already, and cancellation outranks this. */
     if (is_visible(t, s))
-        interrupt(t, err);
+        interrupt(t, knit__scope_err(t));
 }
 
 static void deadline_fired(struct knit_timer *tm)

@@ -92,6 +92,7 @@ static struct knit_task *task_alloc(struct knit_worker *w)
     }
     w->free_tasks = (struct knit_task *)t->run_link.next;
     memset(t, 0, sizeof(*t));
+    t->home = w;
     return t;
 #endif
 }
@@ -125,8 +126,12 @@ void knit__task_free(struct knit_task *t)
 #ifdef KNIT_ASAN
     free(t);
 #else
-    t->run_link.next = (struct knit_list *)w->free_tasks;
-    w->free_tasks = t;
+    /* Back to the worker whose slab it is, not the one that ran it: a
+     * worker that spawns what others run would otherwise carve slab
+     * after slab while the others' free lists grow (rt lock). */
+    struct knit_worker *home = t->home;
+    t->run_link.next = (struct knit_list *)home->free_tasks;
+    home->free_tasks = t;
 #endif
 }
 

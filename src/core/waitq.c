@@ -28,14 +28,21 @@ int knit__wait(struct knit_waiter *w)
     struct knit_task *t = w->task;
     if (!t)
         knit__panic("a blocking knit call was made outside a task");
+    /* t->waiter is read under the runtime lock by whoever claims or
+     * cancels the wait; callers on worker-local waits (sleep, I/O) come
+     * here without it. Re-entrant, and let go while parked. */
+    struct knit_worker *wk = t->worker;
+    knit__lock(wk);
     int err = knit__scope_err(t);
     if (knit_unlikely(err)) {
         if (w->cancel)
             w->cancel(w);
+        knit__unlock(wk);
         return err;
     }
     t->waiter = w;
     knit__park();
+    knit__unlock(wk);
     return w->result;
 }
 

@@ -12,9 +12,24 @@
 
 #include <knit.h>
 
-/* The defaults for tests: one worker, manual clock, seed from KNIT_SEED
- * (or 1), no stall monitor. */
+/* The defaults for tests: kt_workers() workers, manual clock, seed from
+ * KNIT_SEED (or 1), no stall monitor. */
 void kt_config(knit_config *cfg);
+
+/* The workers tests run on: KNIT_TEST_WORKERS, or 1. A case that only
+ * holds on one worker skips itself when this is more. */
+int kt_workers(void);
+
+/*
+ * Yields until every other live task of the runtime waits in a blocking
+ * call or has not been started (lazy): what "knit_yield() lets the others
+ * run until they block" means on one worker, made to hold on several.
+ * Fails the test after a bound of yields.
+ */
+void kt_settle(void);
+
+/* Tasks not yet ended, every worker's (knit_stats counts this worker's). */
+uint64_t kt_tasks_alive(void);
 
 /* Runs fn(arg) as main with kt_config(); returns its result. */
 int kt_run(knit_fn fn, void *arg);
