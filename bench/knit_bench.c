@@ -4,6 +4,7 @@
  * (../shared/bench-peers). One binary with the peers' command line:
  *
  *     knit-bench <workload> [--n N] [--reps R] [--port P] [--stack-kb K]
+ *                [--placement 1]
  *
  * For every workload it implements it runs the kit's exact definition and
  * prints the kit's result lines:
@@ -11,29 +12,35 @@
  *     peer=knit workload=NAME value=X unit=U [key=value ...]
  *
  * Micro-benchmarks print the median of R repetitions (default 5) with
- * min= and max=; each repetition is a fresh knit_run(), and the clock runs
- * only inside its main task, so building and tearing down the runtime is
- * not timed. timers_sleep and idle_sleep are single measurements. A
- * workload that is not implemented (channels, notify, multi-worker and
- * sockets belong to other issues) exits with status 2 and prints nothing.
- * Every workload checks its results and exits with status 1 and a message
- * on stderr when they are wrong.
+ * min= and max=; each repetition is a fresh knit_run() (one worker, or
+ * one per core for the _mt workloads), and the clock runs only inside its
+ * tasks, so building and tearing down the runtime is not timed.
+ * timers_sleep, idle_chan and idle_sleep are single measurements. A
+ * workload that is not implemented (the raw-only ctx_switch and
+ * idle_chan_guarded) exits with status 2 and prints nothing. Every
+ * workload checks its results and exits with status 1 and a message on
+ * stderr when they are wrong.
  *
  * Only the public API (<knit.h>) is used. Divisions: helpers (clock,
  * mix64, rusage, VmRSS, result lines, repetitions), W1 yield_pingpong,
- * W2 spawn_join_1t, W4 timers (timer_arm_cancel, timeout_ready,
- * timers_sleep), W6 idle_sleep, and the command line.
+ * W2 spawn_join_1t / spawn_join_mt, W4 timers (timer_arm_cancel,
+ * timeout_ready, timers_sleep), W6 idle_sleep / idle_chan, W1/W3
+ * wake_pingpong and the channels, chan_throughput_4p1c_mt, the knit-only
+ * skew_spawn_mt, W5 echo_server, and the command line.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <knit.h>
 
@@ -47,6 +54,17 @@
 
 /* Stack of the spawned tasks in KiB; 0 = the workload's own choice. */
 static size_t opt_stack_kb;
+/* --placement 1: the _mt workloads report on stderr, per repetition,
+ * which worker ran which tasks (spawn_join_mt then counts in each task). */
+static bool opt_placement;
+
+/* Workers a per-worker table has room for. */
+#define MAX_WORKERS 256
+
+/* A per-worker counter, one cache line each (no false sharing). */
+struct worker_count {
+    _Alignas(64) _Atomic uint64_t n;
+};
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -183,19 +201,33 @@ static void rep(const char *workload, const char *unit, int reps,
 }
 
 /*
- * Runs main(arg) in a fresh single-worker runtime. The stall monitor is
+ * Runs main(arg) in a fresh runtime with @workers workers (0: one per
+ * core). The stall monitor is
  * off: it would report the long loops that spawn a million tasks without
  * parking, which is what these workloads are about.
  */
-static void run(knit_fn main, void *arg)
+static void run_workers(int workers, knit_fn main, void *arg)
 {
     knit_config cfg;
     knit_config_default(&cfg);
-    cfg.workers = 1;
+    cfg.workers = workers;
     cfg.stall_ms = -1;
     int err = knit_run(&cfg, main, arg);
     if (err)
         die("knit_run: %s", strerror(-err));
+}
+
+/* Runs main(arg) in a fresh runtime with one worker. */
+static void run(knit_fn main, void *arg)
+{
+    run_workers(1, main, arg);
+}
+
+/* "All cores": the workers knit_config.workers = 0 gives (one per core). */
+static int ncores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 /* Task options with the stack size of --stack-kb, or @def_kb (0: default). */
@@ -271,15 +303,29 @@ static double yield_pingpong(uint64_t n)
     return p.ns;
 }
 
-/* ---- W2: spawn_join_1t --------------------------------------------------- */
+/* ---- W2: spawn_join_1t, spawn_join_mt ------------------------------------ */
 
 struct spawn_join {
-    uint64_t n;  /* tasks */
-    double rate; /* result: tasks per second */
+    const char *name; /* the workload, for messages */
+    uint64_t n;       /* tasks */
+    bool counted;     /* tasks count where they ran (--placement) */
+    double rate;      /* result: tasks per second */
 };
 
 static int return_arg(void *arg)
 {
+    return (int)(intptr_t)arg;
+}
+
+/* --placement: tasks run per worker in the current spawn_join_mt rep. */
+static struct worker_count sj_ran[MAX_WORKERS];
+
+/* return_arg that also counts where it ran (spawn_join_mt --placement). */
+static int return_arg_counted(void *arg)
+{
+    int id = knit_worker_id();
+    if (id >= 0 && id < MAX_WORKERS)
+        atomic_fetch_add_explicit(&sj_ran[id].n, 1, memory_order_relaxed);
     return (int)(intptr_t)arg;
 }
 
@@ -288,29 +334,30 @@ static int spawn_join_main(void *arg)
     struct spawn_join *sj = arg;
     uint64_t n = sj->n;
     knit_task_opts o = task_opts(0);
+    knit_fn fn = sj->counted ? return_arg_counted : return_arg;
     uint64_t t0 = now_ns();
     knit_task **h = malloc(n * sizeof(*h));
     if (!h)
-        die("spawn_join_1t: out of memory");
+        die("%s: out of memory", sj->name);
     for (uint64_t i = 0; i < n; i++) {
-        h[i] = knit_spawn_with(&o, return_arg, (void *)(intptr_t)i);
+        h[i] = knit_spawn_with(&o, fn, (void *)(intptr_t)i);
         if (!h[i])
-            die("spawn_join_1t: knit_spawn failed at task %llu",
+            die("%s: knit_spawn failed at task %llu", sj->name,
                 (unsigned long long)i);
     }
     uint64_t sum = 0;
     for (uint64_t i = 0; i < n; i++) {
         int r = knit_join(h[i]);
         if (r < 0)
-            die("spawn_join_1t: join %llu: %s", (unsigned long long)i,
+            die("%s: join %llu: %s", sj->name, (unsigned long long)i,
                 strerror(-r));
         sum += (uint64_t)r;
     }
     free(h);
     uint64_t t1 = now_ns();
     if (sum != n * (n - 1) / 2)
-        die("spawn_join_1t: sum %llu, expected %llu", (unsigned long long)sum,
-            (unsigned long long)(n * (n - 1) / 2));
+        die("%s: sum %llu, expected %llu", sj->name,
+            (unsigned long long)sum, (unsigned long long)(n * (n - 1) / 2));
     sj->rate = (double)n / ((double)(t1 - t0) * 1e-9);
     return 0;
 }
@@ -318,8 +365,31 @@ static int spawn_join_main(void *arg)
 /* From the main task: spawn n tasks returning i, join in order: tasks/s. */
 static double spawn_join_1t(uint64_t n)
 {
-    struct spawn_join sj = {.n = n};
+    struct spawn_join sj = {.name = "spawn_join_1t", .n = n};
     run(spawn_join_main, &sj);
+    return sj.rate;
+}
+
+/*
+ * spawn_join_mt: the same on all cores (knit_config.workers = 0, one
+ * worker per core): main spawns n tasks, task i returns i, joins them in
+ * spawn order and checks the sum. The spawns go on main's worker's queue
+ * of unstarted tasks, from which idle workers steal half at a time.
+ */
+static double spawn_join_mt(uint64_t n)
+{
+    struct spawn_join sj = {.name = "spawn_join_mt", .n = n,
+                            .counted = opt_placement};
+    for (int w = 0; w < MAX_WORKERS; w++)
+        atomic_store(&sj_ran[w].n, 0);
+    run_workers(0, spawn_join_main, &sj);
+    if (opt_placement) {
+        fprintf(stderr, "knit-bench: spawn_join_mt %.0f tasks/s, ran on "
+                        "workers:", sj.rate);
+        for (int w = 0; w < ncores() && w < MAX_WORKERS; w++)
+            fprintf(stderr, " %llu", (unsigned long long)sj_ran[w].n);
+        fputc('\n', stderr);
+    }
     return sj.rate;
 }
 
@@ -785,6 +855,269 @@ static double chan_pingpong(uint64_t n)
     return p.ns;
 }
 
+/* ---- W3: chan_throughput_4p1c_mt ----------------------------------------- */
+
+#define MP_PRODUCERS 4
+
+struct chan_mp {
+    knit_chan *c;     /* capacity 1024, u64 elements */
+    uint64_t per;     /* values each producer sends */
+    uint64_t sum;     /* consumer: sum of what it received */
+    uint64_t count;   /* consumer: messages received */
+    int consumer_w;   /* the worker the consumer ran on */
+    int producer_w[MP_PRODUCERS]; /* and each producer */
+    double rate;      /* result: messages per second */
+};
+
+struct mp_producer_arg {
+    struct chan_mp *m;
+    int p;         /* producer number */
+    uint64_t base; /* sends base .. base + per - 1 */
+};
+
+static int mp_producer(void *arg)
+{
+    struct mp_producer_arg *a = arg;
+    int err = 0;
+    a->m->producer_w[a->p] = knit_worker_id(); /* started: stays there */
+    for (uint64_t i = a->base; i < a->base + a->m->per && !err; i++)
+        err = knit_chan_send(a->m->c, &i);
+    knit_chan_sender_done(a->m->c); /* the last one closes the channel */
+    return err;
+}
+
+static int mp_consumer(void *arg)
+{
+    struct chan_mp *m = arg;
+    uint64_t v;
+    m->consumer_w = knit_worker_id();
+    while (knit_chan_recv(m->c, &v) == 0) {
+        m->sum += v;
+        m->count++;
+    }
+    return 0;
+}
+
+static int mp_main(void *arg)
+{
+    struct chan_mp *m = arg;
+    struct mp_producer_arg pa[MP_PRODUCERS];
+    knit_task *prod[MP_PRODUCERS];
+    knit_task_opts o = task_opts(0);
+    m->c = knit_chan_new(sizeof(uint64_t), 1024);
+    if (!m->c)
+        die("chan_throughput_4p1c_mt: out of memory");
+    for (int p = 0; p < MP_PRODUCERS; p++)
+        knit_chan_sender_add(m->c);
+    uint64_t t0 = now_ns();
+    knit_task *cons = knit_spawn_with(&o, mp_consumer, m);
+    if (!cons)
+        die("chan_throughput_4p1c_mt: knit_spawn failed");
+    for (int p = 0; p < MP_PRODUCERS; p++) {
+        pa[p] = (struct mp_producer_arg){
+            .m = m, .p = p, .base = (uint64_t)p * m->per};
+        prod[p] = knit_spawn_with(&o, mp_producer, &pa[p]);
+        if (!prod[p])
+            die("chan_throughput_4p1c_mt: knit_spawn failed");
+    }
+    int rc = knit_join(cons);
+    uint64_t t1 = now_ns();
+    for (int p = 0; p < MP_PRODUCERS; p++)
+        if (knit_join(prod[p]) != 0)
+            rc = -1;
+    uint64_t total = m->per * MP_PRODUCERS;
+    if (rc != 0 || m->count != total || m->sum != total * (total - 1) / 2)
+        die("chan_throughput_4p1c_mt: %llu messages summing to %llu, "
+            "expected %llu summing to %llu (rc %d)",
+            (unsigned long long)m->count, (unsigned long long)m->sum,
+            (unsigned long long)total,
+            (unsigned long long)(total * (total - 1) / 2), rc);
+    knit_chan_unref(m->c);
+    m->rate = (double)total / ((double)(t1 - t0) * 1e-9);
+    return 0;
+}
+
+/*
+ * chan_throughput_4p1c_mt: one bounded channel (capacity 1024, u64), 4
+ * producer tasks each send n/4 distinct values (producer p sends
+ * p*n/4 .. (p+1)*n/4 - 1), one consumer task receives and sums them all;
+ * all cores (knit_config.workers = 0). Timed from spawning the consumer
+ * to its end (the peers time the same span); the last producer's
+ * knit_chan_sender_done closes the channel. msgs/s = 4*(n/4) / elapsed.
+ */
+static double chan_throughput_4p1c_mt(uint64_t n)
+{
+    struct chan_mp m = {.per = n / MP_PRODUCERS};
+    run_workers(0, mp_main, &m);
+    if (opt_placement) {
+        fprintf(stderr, "knit-bench: chan_throughput_4p1c_mt %.0f msgs/s, "
+                        "consumer on worker %d, producers on",
+                m.rate, m.consumer_w);
+        for (int p = 0; p < MP_PRODUCERS; p++)
+            fprintf(stderr, " %d", m.producer_w[p]);
+        fputc('\n', stderr);
+    }
+    return m.rate;
+}
+
+/* ---- skew_spawn_mt (knit only) ------------------------------------------- */
+
+/* Iterations of the splitmix64 chain one skew task computes: 16-24 us
+ * here (3-5 ns each, with the clock of the VM); work_us= reports the
+ * measured cost of one body without the runtime. */
+#define SKEW_ITERS 5000
+
+/* The CPU-bound body: a dependent chain of mix64, no memory, no calls. */
+static uint64_t skew_work(uint64_t i)
+{
+    uint64_t x = i;
+    for (int k = 0; k < SKEW_ITERS; k++)
+        x = mix64(x);
+    return x;
+}
+
+struct skew {
+    uint64_t n;        /* tasks */
+    uint64_t want;     /* expected sum of the results */
+    int workers;       /* of the runtime */
+    double rate;       /* result: tasks per second */
+    struct worker_count ran[MAX_WORKERS];
+};
+
+static struct skew sk;
+
+static int skew_task(void *arg)
+{
+    uint64_t x = skew_work((uint64_t)(uintptr_t)arg);
+    int id = knit_worker_id();
+    if (id >= 0 && id < MAX_WORKERS)
+        atomic_fetch_add_explicit(&sk.ran[id].n, 1, memory_order_relaxed);
+    return (int)(x & 0x7fffffff);
+}
+
+/* On worker 0: spawn every task, then join them in spawn order. */
+static int skew_spawner(void *arg)
+{
+    (void)arg;
+    knit_task_opts o = task_opts(0);
+    uint64_t n = sk.n;
+    knit_task **h = malloc(n * sizeof(*h));
+    if (!h)
+        die("skew_spawn_mt: out of memory");
+    if (knit_worker_id() != 0)
+        die("skew_spawn_mt: the spawner runs on worker %d",
+            knit_worker_id());
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        h[i] = knit_spawn_with(&o, skew_task, (void *)(uintptr_t)i);
+        if (!h[i])
+            die("skew_spawn_mt: knit_spawn failed at task %llu",
+                (unsigned long long)i);
+    }
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int r = knit_join(h[i]);
+        if (r < 0)
+            die("skew_spawn_mt: join %llu: %s", (unsigned long long)i,
+                strerror(-r));
+        sum += (uint64_t)r;
+    }
+    uint64_t t1 = now_ns();
+    free(h);
+    if (sum != sk.want)
+        die("skew_spawn_mt: sum %llu, expected %llu", (unsigned long long)sum,
+            (unsigned long long)sk.want);
+    sk.rate = (double)n / ((double)(t1 - t0) * 1e-9);
+    return 0;
+}
+
+static int skew_main(void *arg)
+{
+    (void)arg;
+    knit_stats st;
+    knit_rt_stats(&st);
+    sk.workers = st.workers;
+    knit_task *t = knit_spawn_on(0, NULL, skew_spawner, NULL);
+    if (!t)
+        die("skew_spawn_mt: knit_spawn_on failed");
+    return knit_join(t);
+}
+
+/* One repetition: its rate and where the tasks ran. */
+struct skew_rep {
+    double rate;
+    uint64_t ran[MAX_WORKERS];
+};
+
+static int cmp_skew_rep(const void *a, const void *b)
+{
+    return cmp_double(&((const struct skew_rep *)a)->rate,
+                      &((const struct skew_rep *)b)->rate);
+}
+
+/* @reps fresh runtimes with @workers workers, sorted by rate into @out. */
+static void skew_reps(int workers, int reps, struct skew_rep *out)
+{
+    for (int r = 0; r < reps; r++) {
+        for (int w = 0; w < MAX_WORKERS; w++)
+            atomic_store(&sk.ran[w].n, 0);
+        run_workers(workers, skew_main, NULL);
+        uint64_t total = 0;
+        out[r].rate = sk.rate;
+        for (int w = 0; w < MAX_WORKERS; w++) {
+            out[r].ran[w] = atomic_load(&sk.ran[w].n);
+            total += out[r].ran[w];
+        }
+        if (total != sk.n)
+            die("skew_spawn_mt: %llu of %llu tasks counted",
+                (unsigned long long)total, (unsigned long long)sk.n);
+    }
+    qsort(out, (size_t)reps, sizeof(out[0]), cmp_skew_rep);
+}
+
+/*
+ * skew_spawn_mt (knit only): a task pinned on worker 0 (knit_spawn_on)
+ * spawns n CPU-bound tasks, each a chain of SKEW_ITERS mix64 (~20 us, no
+ * blocking, result checked), then joins them in spawn order. Only
+ * stealing from worker 0's queue of unstarted tasks can spread them.
+ * Runs reps with one worker, then reps on all cores; prints the median
+ * all-core rate (tasks/s) with the 1-worker median (rate_1w=), the
+ * speed-up, and how many tasks ran on each worker in the median
+ * all-core rep (ran_wI=). With an even reps, "median" is the upper of
+ * the two middle reps here (the counts must come from one rep).
+ */
+static void skew_spawn_mt(uint64_t n, int reps)
+{
+    static struct skew_rep one[MAX_REPS], all[MAX_REPS];
+    char ex[1024];
+    memset(&sk, 0, sizeof(sk));
+    sk.n = n;
+    /* The expected sum, and the bare cost of a task body. */
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++)
+        sk.want += skew_work(i) & 0x7fffffff;
+    double work_us = (double)(now_ns() - t0) * 1e-3 / (double)n;
+
+    skew_reps(1, reps, one);
+    skew_reps(0, reps, all);
+    int nw = sk.workers;
+    const struct skew_rep *m1 = &one[reps / 2];
+    const struct skew_rep *mn = &all[reps / 2];
+    int len = snprintf(ex, sizeof(ex),
+                       "threads=%d n=%llu work_us=%.1f rate_1w=%.0f "
+                       "speedup=%.2f",
+                       nw, (unsigned long long)n, work_us, m1->rate,
+                       mn->rate / m1->rate);
+    for (int w = 0; w < nw && w < MAX_WORKERS && len < (int)sizeof(ex); w++)
+        len += snprintf(ex + len, sizeof(ex) - (size_t)len, " ran_w%d=%llu",
+                        w, (unsigned long long)mn->ran[w]);
+    if (len < (int)sizeof(ex))
+        snprintf(ex + len, sizeof(ex) - (size_t)len,
+                 " reps=%d min=%.0f max=%.0f", reps, all[0].rate,
+                 all[reps - 1].rate);
+    emit("skew_spawn_mt", mn->rate, "tasks_per_s", ex);
+}
+
 /* ---- W5: echo_server ----------------------------------------------------- */
 
 static int echo_port;
@@ -851,9 +1184,11 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr,
             "usage: knit-bench <workload> [--n N] [--reps R] [--port P] "
-            "[--stack-kb K]\n"
-            "workloads: yield_pingpong spawn_join_1t timer_arm_cancel "
-            "timeout_ready timers_sleep idle_sleep\n");
+            "[--stack-kb K] [--placement 1]\n"
+            "workloads: yield_pingpong wake_pingpong spawn_join_1t "
+            "spawn_join_mt chan_throughput_1p1c chan_throughput_4p1c_mt "
+            "chan_pingpong timer_arm_cancel timeout_ready timers_sleep "
+            "idle_chan idle_sleep echo_server skew_spawn_mt\n");
     exit(1);
 }
 
@@ -890,6 +1225,8 @@ int main(int argc, char **argv)
             reps = (int)parse_count("--reps", argv[i + 1], MAX_REPS);
         else if (!strcmp(argv[i], "--port"))
             echo_port = (int)parse_count("--port", argv[i + 1], 65535);
+        else if (!strcmp(argv[i], "--placement"))
+            opt_placement = parse_count("--placement", argv[i + 1], 1);
         else if (!strcmp(argv[i], "--stack-kb"))
             opt_stack_kb = parse_count("--stack-kb", argv[i + 1], 1u << 20);
         else {
@@ -941,6 +1278,25 @@ int main(int argc, char **argv)
                  "threads=1 n=%llu cap=1024 impl=knit_chan_send+recv",
                  (unsigned long long)n);
         rep(w, "msgs_per_s", reps, ex, chan_throughput_1p1c, n);
+    } else if (!strcmp(w, "spawn_join_mt")) {
+        n = N_OR(1000000);
+        if (n > (uint64_t)INT_MAX + 1)
+            die("spawn_join_mt needs --n <= %d", INT_MAX);
+        snprintf(ex, sizeof(ex),
+                 "threads=%d n=%llu impl=knit_spawn+knit_join stack_kb=%zu",
+                 ncores(), (unsigned long long)n, stack_kb(0));
+        rep(w, "tasks_per_s", reps, ex, spawn_join_mt, n);
+    } else if (!strcmp(w, "chan_throughput_4p1c_mt")) {
+        n = N_OR(10000000);
+        if (n < MP_PRODUCERS)
+            die("chan_throughput_4p1c_mt needs --n >= %d", MP_PRODUCERS);
+        snprintf(ex, sizeof(ex),
+                 "threads=%d n=%llu cap=1024 producers=%d "
+                 "impl=knit_chan_send+recv",
+                 ncores(), (unsigned long long)n, MP_PRODUCERS);
+        rep(w, "msgs_per_s", reps, ex, chan_throughput_4p1c_mt, n);
+    } else if (!strcmp(w, "skew_spawn_mt")) {
+        skew_spawn_mt(N_OR(50000), reps);
     } else if (!strcmp(w, "chan_pingpong")) {
         n = N_OR(1000000);
         snprintf(ex, sizeof(ex),

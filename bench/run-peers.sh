@@ -19,14 +19,24 @@
 # workloads, the echo server runs once more on io_uring (peer
 # "knit-uring") and the table is printed again with both columns.
 #
+# knit-only workloads (skew_spawn_mt, see bench/README.md) are not in the
+# kit: when WORKLOADS names one, knit-bench runs it after the kit and its
+# line is added to the results file and the table (no peer column).
+#
 # The kit lives beside the repository (../shared/bench-peers); PEER_KIT
-# points elsewhere. Runs from any directory. The kit needs root only to
-# install missing Debian packages; it writes its build outputs and
-# results-latest.txt into its own directory.
+# points elsewhere (a writable copy if the shared one is read-only). Runs
+# from any directory. The kit needs root only to install missing Debian
+# packages; it writes its build outputs and results-latest.txt into its
+# own directory (OUT=... elsewhere). KNIT_BUILD_DIR picks the build
+# directory of knit-bench (default build/release, configured with the
+# release preset).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kit=${PEER_KIT:-$root/../shared/bench-peers}
+build=${KNIT_BUILD_DIR:-$root/build/release}
+# Workloads knit-bench has and the kit does not.
+knit_only="skew_spawn_mt"
 
 if [ ! -x "$kit/run.sh" ]; then
     echo "run-peers: no peer kit at $kit (set PEER_KIT)" >&2
@@ -37,11 +47,11 @@ kit=$(cd "$kit" && pwd)
 # --table only prints a results file: nothing to build.
 if [ "${1:-}" != "--table" ]; then
     echo "[run-peers] building knit-bench (release preset)" >&2
-    (cd "$root" && cmake --preset release >/dev/null &&
-        cmake --build --preset release --target knit-bench >/dev/null)
+    (cd "$root" && cmake --preset release -B "$build" >/dev/null &&
+        cmake --build "$build" --target knit-bench >/dev/null)
 fi
 
-bench=$root/build/release/bench/knit-bench
+bench=$build/bench/knit-bench
 if [ "${1:-}" != "--table" ] && [ ! -x "$bench" ]; then
     echo "run-peers: $bench was not built" >&2
     exit 1
@@ -56,6 +66,7 @@ fi
 out=${OUT:-$kit/results-latest.txt}
 KNIT_IO=epoll PROJECT_BENCH=$bench PROJECT_PEER=knit OUT=$out \
     "$kit/run.sh" "$@"
+retable=0
 if [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" tcp_echo "* ]]; then
     extra=$(mktemp)
     trap 'rm -f "$extra"' EXIT
@@ -63,5 +74,19 @@ if [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" tcp_echo "* ]]; then
     KNIT_IO=uring PEERS=" " WORKLOADS=tcp_echo PROJECT_BENCH=$bench \
         PROJECT_PEER=knit-uring OUT=$extra "$kit/run.sh" >/dev/null
     grep '^peer=' "$extra" >>"$out"
+    retable=1
+fi
+for w in $knit_only; do
+    if [[ " ${WORKLOADS:-} " == *" $w "* ]]; then
+        echo "[run-peers] workload $w (knit only)" >&2
+        reps=()
+        [ -n "${REPS:-}" ] && reps=(--reps "$REPS")
+        if ! KNIT_IO=epoll "$bench" "$w" "${reps[@]}" | tee -a "$out"; then
+            echo "# FAILED peer=knit workload=$w" | tee -a "$out"
+        fi
+        retable=1
+    fi
+done
+if [ "$retable" = 1 ]; then
     "$kit/run.sh" --table "$out"
 fi
