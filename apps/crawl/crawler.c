@@ -62,7 +62,8 @@ struct crawler {
     struct store *store;
     knit_http_client *http;
     knit_keyed_ratelimit *rate;
-    struct strmap seen;  /* every URL queued, ever */
+    struct strmap seen;  /* every URL queued, ever; distributed: value
+                            (void *)1 once its page is stored here */
     struct strmap hosts; /* key -> struct host * */
     struct strmap seed_hosts; /* host names of the seeds (--same-host) */
     regex_t include, exclude;
@@ -572,9 +573,14 @@ static void finish_dist(struct crawler *c, const struct item *it,
             knit_notify_wait(&w.n);
         knit_scope_exit(&shield);
     }
+    if (w.err == 0) /* seen-set value 1: stored here (see on_entry) */
+        strmap_put(&c->seen, it->url, (void *)1);
     if (added >= 0 && w.err == 0 &&
         dist_ack(c->o.dist, it->id, it->url, status, bytes) < 0)
         added = -EIO;
+    /* Acked or not, this process stops keeping it: unacked, it is
+     * reclaimed after the reclaim time. */
+    dist_release(c->o.dist, it->id);
     knit_scope_exit(&sc);
     if (added < 0 && !knit_token_is_cancelled(&c->stop))
         fprintf(c->o.log, "knit-crawl: %s: not acked (%s); another crawler "
@@ -939,6 +945,12 @@ static void on_entry(void *ctx, const char *id, const char *url, int depth,
                      int hops)
 {
     struct crawler *c = ctx;
+    if (strmap_get(&c->seen, url)) {
+        /* Stored here already, but its ack failed (Redis went away): ack
+         * it now rather than store it twice. */
+        dist_ack(c->o.dist, id, url, -1, 0);
+        return;
+    }
     strmap_put(&c->seen, url, NULL);
     /* Without memory the entry stays unacked: reclaimed later. */
     enqueue_id(c, url, depth, hops, id);

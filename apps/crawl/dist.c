@@ -89,12 +89,20 @@ static int call(struct dist *d, knit_redis *conn, knit_redis_reply **out,
     knit_backoff_init(&b, &retry_policy);
     int64_t give_up = knit_now() + GIVE_UP_MS;
     for (;;) {
+        knit_redis_reply *rep = NULL;
         knit_scope sc;
         knit_scope_enter(&sc, knit_now() + ATTEMPT_MS);
-        int err = knit_redis_command_argv(conn, out, argc, argv, NULL);
+        int err = knit_redis_command_argv(conn, &rep, argc, argv, NULL);
         int fired = knit_scope_exit(&sc);
+        /* A restarted Redis answers LOADING until its data is back. */
+        bool loading = err == -EPROTO && rep && rep->str &&
+                       strncmp(rep->str, "LOADING", 7) == 0;
         bool transient = err == -ECONNRESET || err == -ECONNREFUSED ||
-                         (err == -ETIMEDOUT && fired == -ETIMEDOUT);
+                         loading || (err == -ETIMEDOUT && fired == -ETIMEDOUT);
+        if (out)
+            *out = transient ? NULL : rep;
+        if (!out || transient)
+            knit_redis_reply_free(rep);
         if (!transient) {
             if (err == 0 && d->down) {
                 fprintf(d->o.log, "knit-crawl: redis: connected again\n");
@@ -104,7 +112,7 @@ static int call(struct dist *d, knit_redis *conn, knit_redis_reply **out,
         }
         if (!d->down)
             fprintf(d->o.log, "knit-crawl: redis: %s; retrying\n",
-                    strerror(-err));
+                    loading ? "loading its data" : strerror(-err));
         d->down = true;
         if (knit_now() >= give_up)
             return err;
@@ -400,9 +408,14 @@ int dist_ack(struct dist *d, const char *id, const char *url, int status,
     const char *args[] = {d->frontier, d->stats, d->pages, GROUP, id,
                           url, st, by, d->consumer};
     long long r = eval(d, dist_lua_ack, 3, args, 9);
-    if (r >= 0)
-        strmap_put(&d->held, id, NULL);
+    dist_release(d, id);
     return r < 0 ? (int)r : 0;
+}
+
+void dist_release(struct dist *d, const char *id)
+{
+    if (strmap_get(&d->held, id))
+        strmap_put(&d->held, id, NULL);
 }
 
 int dist_rate_acquire(struct dist *d, const char *host, double rate)

@@ -83,6 +83,11 @@ int dist_take(struct dist *d, int max,
 int dist_ack(struct dist *d, const char *id, const char *url, int status,
              int64_t bytes);
 
+/* Stop keeping entry @id fresh: this process gives it up unacked (its
+ * page could not be finished), so it is reclaimed after the reclaim time,
+ * by this process or another. dist_ack does it too, even when it fails. */
+void dist_release(struct dist *d, const char *id);
+
 /**
  * dist_rate_acquire() - take a token from @host's shared bucket (@rate per
  * second, burst 1), waiting as long as the bucket says.

@@ -21,8 +21,8 @@ static const char dist_lua_add[] =
     "return n\n";
 
 /* KEYS frontier, stats, pages; ARGV group, id, url, status, bytes,
- * consumer: XACK the entry and record the page (status -1: robots.txt
- * forbade it, no page). A second ack of the same entry (it was reclaimed
+ * consumer: XACK the entry and record the page (status -1: no page to
+ * record: robots.txt forbade it, or it was recorded by an earlier ack). A second ack of the same entry (it was reclaimed
  * while its first holder still finished it) counts as a duplicate.
  * Returns XACK's result. */
 static const char dist_lua_ack[] =

@@ -55,10 +55,6 @@ static int64_t count(sqlite3 *db, const char *sql)
 /* Merge input @path into @db; SQLite's message in j->err on failure. */
 static int merge_one(struct merge_job *j, sqlite3 *db, const char *path)
 {
-    if (access(path, R_OK) != 0) {
-        snprintf(j->err, j->errlen, "%s: %s", path, strerror(errno));
-        return -errno;
-    }
     char *sql = sqlite3_mprintf("ATTACH %Q AS src", path);
     int rc = sql ? sqlite3_exec(db, sql, NULL, NULL, NULL) : SQLITE_NOMEM;
     sqlite3_free(sql);
@@ -115,6 +111,13 @@ int crawl_merge(const char *out, char *const *in, int n, FILE *log, char *err,
     if (access(out, F_OK) == 0) {
         snprintf(err, errlen, "%s exists; merge writes a new database", out);
         return -EEXIST;
+    }
+    for (int i = 0; i < n; i++) {
+        if (access(in[i], R_OK) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "%s: %s", in[i], strerror(e));
+            return -e;
+        }
     }
     struct store *s;
     int r = store_open(out, true, &s, err, errlen);
