@@ -106,11 +106,15 @@ static int teardown(void **state)
     return 0;
 }
 
-#define NEED_SERVER()                                                          \
-    do {                                                                       \
+/* A cmocka test @name running @body as main, skipped without a server. */
+#define SERVER_TEST(name, body)                                                \
+    static void name(void **state)                                             \
+    {                                                                          \
+        (void)state;                                                           \
         if (server_pid <= 0)                                                   \
             skip();                                                            \
-    } while (0)
+        assert_int_equal(run_real(body, NULL), 0);                             \
+    }
 
 /* Runs fn as main on the monotonic clock. */
 static int run_real(knit_fn fn, void *arg)
@@ -168,12 +172,7 @@ static int basic_body(void *arg)
     return 0;
 }
 
-static void redis_commands_return_each_kind_of_reply(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(basic_body, NULL), 0);
-}
+SERVER_TEST(redis_commands_return_each_kind_of_reply, basic_body)
 
 /* ---- pipelining ---------------------------------------------------------- */
 
@@ -224,12 +223,7 @@ static int pipeline_body(void *arg)
     return 0;
 }
 
-static void redis_many_tasks_pipeline_on_one_connection(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(pipeline_body, NULL), 0);
-}
+SERVER_TEST(redis_many_tasks_pipeline_on_one_connection, pipeline_body)
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -252,12 +246,7 @@ static int error_body(void *arg)
     return 0;
 }
 
-static void redis_error_reply_is_eproto_with_message(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(error_body, NULL), 0);
-}
+SERVER_TEST(redis_error_reply_is_eproto_with_message, error_body)
 
 static int select_body(void *arg)
 {
@@ -283,12 +272,7 @@ static int select_body(void *arg)
     return 0;
 }
 
-static void redis_url_selects_the_database(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(select_body, NULL), 0);
-}
+SERVER_TEST(redis_url_selects_the_database, select_body)
 
 static int bad_url_body(void *arg)
 {
@@ -351,12 +335,7 @@ static int timeout_body(void *arg)
     return 0;
 }
 
-static void redis_scope_deadline_times_out_and_drops_late_reply(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(timeout_body, NULL), 0);
-}
+SERVER_TEST(redis_scope_deadline_times_out_and_drops_late_reply, timeout_body)
 
 static int blpop_task(void *arg)
 {
@@ -376,12 +355,7 @@ static int cancel_body(void *arg)
     return 0;
 }
 
-static void redis_cancel_while_waiting_is_ecanceled(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(cancel_body, NULL), 0);
-}
+SERVER_TEST(redis_cancel_while_waiting_is_ecanceled, cancel_body)
 
 /* ---- the server goes away and comes back --------------------------------- */
 
@@ -411,12 +385,7 @@ static int restart_body(void *arg)
     return 0;
 }
 
-static void redis_server_killed_then_restarted_reconnects(void **state)
-{
-    (void)state;
-    NEED_SERVER();
-    assert_int_equal(run_real(restart_body, NULL), 0);
-}
+SERVER_TEST(redis_server_killed_then_restarted_reconnects, restart_body)
 
 int main(void)
 {

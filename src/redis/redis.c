@@ -99,33 +99,18 @@ static void ev_apply(knit_redis *r)
         r->registered = true;
 }
 
-static void ev_add_read(void *p)
+/* hiredis wants @bit (EPOLLIN or EPOLLOUT) watched, or not. */
+static void ev_want(void *p, unsigned bit, bool on)
 {
     knit_redis *r = p;
-    r->want |= EPOLLIN;
+    r->want = on ? r->want | bit : r->want & ~bit;
     ev_apply(r);
 }
 
-static void ev_del_read(void *p)
-{
-    knit_redis *r = p;
-    r->want &= ~(unsigned)EPOLLIN;
-    ev_apply(r);
-}
-
-static void ev_add_write(void *p)
-{
-    knit_redis *r = p;
-    r->want |= EPOLLOUT;
-    ev_apply(r);
-}
-
-static void ev_del_write(void *p)
-{
-    knit_redis *r = p;
-    r->want &= ~(unsigned)EPOLLOUT;
-    ev_apply(r);
-}
+static void ev_add_read(void *p) { ev_want(p, EPOLLIN, true); }
+static void ev_del_read(void *p) { ev_want(p, EPOLLIN, false); }
+static void ev_add_write(void *p) { ev_want(p, EPOLLOUT, true); }
+static void ev_del_write(void *p) { ev_want(p, EPOLLOUT, false); }
 
 /* The context is being freed; its socket is still open. */
 static void ev_cleanup(void *p)
