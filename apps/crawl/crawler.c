@@ -67,22 +67,22 @@ struct crawler {
     struct strmap hosts; /* key -> struct host * */
     struct strmap seed_hosts; /* host names of the seeds (--same-host) */
     regex_t include, exclude;
-    bool has_include, has_exclude;
     knit_sem slots;      /* --concurrency */
     knit_token stop;     /* cancels every actor and fetch */
     knit_notify changed; /* wakes crawl_run: progress or stop */
+    /* Distributed mode (o.dist): the feeder task takes entries from Redis
+     * while fewer than feed_max URLs are queued or running here. */
+    knit_notify room;    /* a URL queued here left (wakes the feeder) */
     knit_waitgroup fetches;
-    bool stopping;       /* intake stopped (a signal) */
     long started;        /* fetches started (max pages) */
     long queued, running;
+    long feed_max;       /* distributed: see room */
     struct crawl_summary sum;
     struct progress *progress;
     int store_err;
-    /* Distributed mode (o.dist): the feeder task takes entries from Redis
-     * while fewer than feed_max URLs are queued or running here. */
-    knit_notify room;    /* a URL queued here left (feeder) */
-    bool dist_done;      /* Redis says the whole crawl is finished */
-    long feed_max;
+    bool has_include, has_exclude;
+    bool stopping;       /* intake stopped (a signal) */
+    bool dist_done;      /* distributed: the whole crawl is finished */
 };
 
 /* ---- options ------------------------------------------------------------- */
