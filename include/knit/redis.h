@@ -79,7 +79,7 @@ typedef struct knit_redis_reply {
  * knit_redis_connect() - parse @url and connect to the server it names.
  * @url: redis://HOST[:PORT][/DB]; HOST is an IPv4 address, [IPv6] or a
  *       name (resolved with knit_resolve); PORT 6379, DB 0 by default.
- * @out: the connection on success, NULL otherwise.
+ * @out: the connection on success, NULL otherwise (required).
  *
  * Cancellation point; call from a task. The scope's deadline bounds the
  * connection attempt (and it gives up after 5 s in any case).

@@ -418,6 +418,8 @@ int knit_redis_command_argv(knit_redis *r, knit_redis_reply **out, int argc,
 
 int knit_redis_connect(const char *url, knit_redis **out)
 {
+    if (!out)
+        return -EINVAL;
     *out = NULL;
     struct knit__redis_url u;
     if (knit__redis_url_parse(url, &u) < 0)
