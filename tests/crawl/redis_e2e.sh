@@ -18,6 +18,10 @@
 #   restart  Redis (with its append-only file) is stopped mid-crawl and
 #            started again: the processes reconnect and finish with
 #            exactly the list
+#   rate     two processes with --rate 10 on a one-host site: the host's
+#            token bucket is shared, so together they take at least
+#            (requests - 1) / R seconds (two per-process limits would take
+#            half of that)
 #   cli      bad command lines exit 2 with a message; an unreachable
 #            Redis, an unknown crawl, merging into an existing database
 #            exit 1 with a message
@@ -255,6 +259,23 @@ restart)
         fail "no crawler reported reconnecting"
     "$CRAWL" status --redis "$URL" --crawl-id t | grep -q ": finished" ||
         fail "status does not say finished"
+    ;;
+rate)
+    setup 15 1 40 0
+    t0=$(date +%s.%N)
+    for n in c1 c2; do
+        crawler "$n" --rate 10 --concurrency 8 --per-host 4 --timeout 5000 \
+            --retries 2 --reclaim-ms 10000
+    done
+    for pid in "${CRAWLERS[@]}"; do finish "$pid" 60; done
+    t1=$(date +%s.%N)
+    check_union "$WORK/c1.db" "$WORK/c2.db"
+    # Requests: every stored row, plus one robots.txt per process.
+    req=$(( $(total "$WORK/c1.db" "$WORK/c2.db") + 2 ))
+    awk -v a="$t0" -v b="$t1" -v n="$req" 'BEGIN {
+        printf "%d requests in %.2f s (shared limit: >= %.2f s)\n", n, b - a, (n - 1) / 10
+        exit !(b - a >= 0.9 * (n - 1) / 10)
+    }' || fail "the two processes went faster than one shared --rate allows"
     ;;
 cli)
     setup 14 1 20 0
