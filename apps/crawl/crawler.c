@@ -80,6 +80,7 @@ struct crawler {
     struct crawl_summary sum;
     struct progress *progress;
     int store_err;
+    int dist_err;        /* distributed: why the feeder gave up, or 0 */
     bool has_include, has_exclude;
     bool stopping;       /* intake stopped (a signal) */
     bool dist_done;      /* distributed: the whole crawl is finished */
@@ -260,6 +261,18 @@ static int enqueue(struct crawler *c, const char *url, int depth, int hops)
 
 /* ---- slots: host, rate, global ------------------------------------------- */
 
+/* Distributed: Redis failed for good (dist.c retried for a minute, or
+ * refused): stop as after Ctrl-C, and fail. */
+static void dist_failed(struct crawler *c, int err)
+{
+    if (!c->dist_err)
+        fprintf(c->o.log, "knit-crawl: redis: %s; stopping\n",
+                strerror(-err));
+    c->dist_err = c->dist_err ? c->dist_err : err;
+    c->stopping = true;
+    knit_notify_one(&c->changed);
+}
+
 static int acquire_slot(struct host *h)
 {
     struct crawler *c = h->c;
@@ -271,6 +284,8 @@ static int acquire_slot(struct host *h)
         err = c->rate ? knit_keyed_ratelimit_acquire(c->rate, h->key, 1)
                       : dist_rate_acquire(c->o.dist, h->key, h->rate);
         h->throttled = false;
+        if (err < 0 && !c->rate && !knit_token_is_cancelled(&c->stop))
+            dist_failed(c, err);
     }
     if (!err)
         err = knit_sem_acquire(&c->slots, 1);
@@ -976,9 +991,8 @@ static int feeder(void *arg)
         if (n == -ECANCELED)
             break;
         if (n < 0) {
-            if (knit_sleep(250) < 0)
-                break;
-            continue;
+            dist_failed(c, n);
+            break;
         }
         if (n == 0 && c->queued == 0 && c->running == 0 &&
             dist_finished(c->o.dist) == 1)
@@ -1060,6 +1074,12 @@ int crawl_run(const struct crawl_opts *o, bool resume,
         knit_scope_exit(&grace);
     }
     status = c->stopping ? CRAWL_INTERRUPTED : CRAWL_OK;
+    if (c->dist_err) {
+        snprintf(err, errlen, "redis: %s (the URLs this process held go "
+                              "to the other crawlers)",
+                 strerror(-c->dist_err));
+        status = CRAWL_FAILED;
+    }
     knit_cancel(sig);
     knit_join(sig);
     if (feed) {
