@@ -26,8 +26,10 @@
 #            Redis, an unknown crawl, merging into an existing database
 #            exit 1 with a message
 #
-# Ports: a block of 64 in 30000-39999 (e2e.sh uses 10000-29199), picked
-# from the case and this shell's PID, moving on when it is taken. Exits 77
+# Ports: a block of 64 in 30000-32767 (e2e.sh uses 10000-29199; Linux
+# gives client sockets ports from 32768 up, so a listening port below
+# cannot be held by one, even across the Redis restart), picked from the
+# case and this shell's PID, moving on when it is taken. Exits 77
 # (skipped) when redis-server or redis-cli is not installed.
 set -euo pipefail
 
@@ -89,9 +91,9 @@ start_redis() {
 # PORT = RPORT + 1 ..., and want.txt.
 setup() {
     local seed=$1 hosts=$2 pages=$3 slow=$4 base
-    base=$(( ($(cksum <<<"$CASE" | cut -d' ' -f1) + $$ * 7) % 150 ))
+    base=$(( ($(cksum <<<"$CASE" | cut -d' ' -f1) + $$ * 7) % 43 ))
     for try in $(seq 0 15); do
-        RPORT=$((30000 + ((base + try * 37) % 150) * 64))
+        RPORT=$((30000 + ((base + try * 17) % 43) * 64))
         PORT=$((RPORT + 1))
         listening "$RPORT" && continue
         start_redis "${5:-}" || continue
