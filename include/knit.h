@@ -15,6 +15,7 @@
 #include "knit/time.h"
 #include "knit/net.h"
 #include "knit/blocking.h"
+#include "knit/file.h"
 #include "knit/signal.h"
 #include "knit/patterns.h"
 

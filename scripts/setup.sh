@@ -32,6 +32,7 @@ KNIT_PACKAGES=(
     redis-tools           # redis-cli: tests/crawl/redis_e2e.sh waits for
                           # PING with it (redis-server pulls it in too)
     cppcheck              # static analysis in CI
+    spin                  # tests/model: the park/unpark protocol, checked
     clang-tidy            # static analysis in CI
 )
 

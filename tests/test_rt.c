@@ -269,6 +269,76 @@ static void exiting_scopes_out_of_order_panics(void **state)
     assert_true(WIFSIGNALED(status));
 }
 
+/* ---- shutdown: tasks that ignore cancellation ---------------------------- */
+
+/* Waits, shielded, on a channel nobody sends to: cancellation cannot
+ * reach it. */
+static int deaf(void *arg)
+{
+    knit_scope s;
+    knit_scope_enter_shielded(&s, KNIT_FOREVER);
+    int v;
+    int r = knit_chan_recv(arg, &v);
+    knit_scope_exit(&s);
+    return r;
+}
+
+static int t_leave_deaf_tasks(void *arg)
+{
+    (void)arg;
+    knit_chan *c = knit_chan_new(sizeof(int), 1);
+    knit_task_opts o = {.name = "deaf-one"};
+    knit_detach(knit_spawn_on(0, &o, deaf, c));
+    o.name = "deaf-two";
+    knit_detach(knit_spawn_on(1, &o, deaf, c));
+    knit_sleep(1); /* the manual clock moves once both are parked */
+    return 5; /* the channel is abandoned with them */
+}
+
+static void stuck_tasks_are_listed_and_abandoned_after_shutdown_ms(void **state)
+{
+    (void)state;
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.workers = 2;
+        cfg.shutdown_ms = 50;
+        int r = knit_run(&cfg, t_leave_deaf_tasks, NULL);
+        _exit(r == 5 ? 0 : 3); /* _exit: the abandoned memory is no leak */
+    }
+    close(pipefd[1]);
+    static char out[4096];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof(out) - 1 &&
+           (k = read(pipefd[0], out + n, sizeof(out) - 1 - n)) > 0)
+        n += (size_t)k;
+    out[n] = '\0';
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    kt_expect_in(out, "2 task(s) did not end within 50 ms");
+    kt_expect_in(out, "\"deaf-one\": parked on chan recv");
+    kt_expect_in(out, "\"deaf-two\": parked on chan recv");
+    kt_expect_in(out, "[worker 1]");
+}
+
+static void a_negative_shutdown_ms_other_than_forever_is_refused(void **state)
+{
+    (void)state;
+    knit_config cfg;
+    kt_config(&cfg);
+    cfg.shutdown_ms = -2;
+    assert_int_equal(knit_run(&cfg, return_zero, NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +350,8 @@ int main(void)
         cmocka_unit_test(clock_advance_on_the_real_clock_panics),
         cmocka_unit_test(join_of_a_detached_task_panics),
         cmocka_unit_test(exiting_scopes_out_of_order_panics),
+        cmocka_unit_test(stuck_tasks_are_listed_and_abandoned_after_shutdown_ms),
+        cmocka_unit_test(a_negative_shutdown_ms_other_than_forever_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

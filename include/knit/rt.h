@@ -6,14 +6,30 @@
  * knit_run() starts the workers, runs main(arg) as the first task and
  * returns main's result once main has returned and every other task has
  * finished: tasks still running when main returns are cancelled (their
- * blocking calls return -ECANCELED) and awaited.
+ * blocking calls return -ECANCELED) and awaited for up to
+ * cfg.shutdown_ms. A task still there then (one that ignores
+ * cancellation, say in a shielded scope that never ends) is listed on
+ * stderr with what it waits on, and abandoned: its stack is released
+ * without it running again, so its cleanup code never runs and the
+ * objects it was waiting on still list it. Blocking jobs cannot be
+ * abandoned (their threads are waited for).
  *
- * One worker runs today; cfg.workers is accepted and the multi-worker
- * scheduler is tracked in its own issue.
+ * Workers: cfg.workers threads (0 = one per core) each run tasks, with
+ * their own run queue, timers and I/O driver; knit_run's thread is worker
+ * 0, and main runs there. A task runs on one worker from its first run to its end; tasks not
+ * yet started are taken by idle workers (steal half). Every primitive may
+ * be used between tasks of different workers. Data a program shares
+ * between its tasks needs a knit_mutex (or atomics) once there are
+ * several workers; with cfg.workers = 1 tasks never run at the same time.
+ * The operations of knit's primitives serialise on one runtime lock today
+ * (docs/internals.md): tasks run in parallel, their channel and sync
+ * operations do not.
  *
  * The manual clock (KNIT_CLOCK_MANUAL) starts at 0 and moves only when every
  * task is idle (it then jumps straight to the next timer) or when a task
  * calls knit_clock_advance(): tests of timeouts run instantly and exactly.
+ * With several workers "idle" means every worker idle with nothing in
+ * flight between them; cfg.seed fixes the order only with one worker.
  */
 #ifndef KNIT_RT_H
 #define KNIT_RT_H
@@ -41,6 +57,10 @@ typedef struct knit_config {
     uint64_t seed; /* 0 = random; fixes scheduling order (manual clock) */
     int max_blocking_threads; /* 0 = 512 */
     int stall_ms;             /* 0 = 20; -1 = off */
+    /* After main returns, how long the cancelled tasks get to end: past
+     * it, the ones still there are listed on stderr and abandoned. 0 =
+     * 10000 ms; -1 = wait for ever. */
+    int shutdown_ms;
 } knit_config;
 
 /* Counters of the running runtime (knit_rt_stats()). */
@@ -58,6 +78,11 @@ typedef struct knit_stats {
     uint64_t stacks_canary;  /* stacks past the guard budget (canary word) */
     uint64_t timers_armed;   /* timers waiting in the wheels */
     uint64_t stalls;         /* stall reports made */
+    /* Added with the multi-worker scheduler. The counters above from
+     * switches to timers_armed are the calling worker's own. */
+    int worker;      /* the calling task's worker, 0-based */
+    uint64_t steals; /* tasks this worker took from others' queues */
+    uint64_t stolen; /* tasks others took from this worker's queue */
 } knit_stats;
 
 /* Fills @cfg with the defaults (all fields 0 mean default). */

@@ -37,8 +37,12 @@ typedef struct knit_task_opts {
 #define KNIT_TASK_LOCALS 16
 
 /**
- * knit_spawn() - start fn(arg) as a new task on the current worker.
- * Safe from any task. Not a cancellation point.
+ * knit_spawn() - start fn(arg) as a new task.
+ *
+ * It goes on the current worker's queue of tasks not yet started; with
+ * several workers an idle one may take it before it first runs. Once it
+ * runs, it stays on that worker to the end (thread-locals and errno are
+ * safe in tasks). Safe from any task. Not a cancellation point.
  * Return: the task handle; NULL when out of memory (fn never runs).
  */
 KNIT_API knit_task *knit_spawn(knit_fn fn, void *arg);
@@ -51,6 +55,20 @@ KNIT_API knit_task *knit_spawn(knit_fn fn, void *arg);
  */
 KNIT_API knit_task *knit_spawn_with(const knit_task_opts *o, knit_fn fn,
                                     void *arg);
+
+/**
+ * knit_spawn_on() - knit_spawn_with() on worker @worker (0-based), which
+ * it never leaves: no other worker takes it. For affinity (a task that
+ * owns a worker-local resource) and for tests.
+ * Return: the task handle; NULL with errno EINVAL for a worker that does
+ * not exist or bad options, ENOMEM when out of memory (fn never runs).
+ */
+KNIT_API knit_task *knit_spawn_on(int worker, const knit_task_opts *o,
+                                  knit_fn fn, void *arg);
+
+/* The 0-based index of the worker the calling task runs on; -1 outside a
+ * runtime. */
+KNIT_API int knit_worker_id(void);
 
 /**
  * knit_join() - wait for @t to end, free it and return its result.

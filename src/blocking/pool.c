@@ -152,7 +152,13 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
         if (p->nthreads == 0) {
             /* No thread could start and none exists to take the job. */
             pthread_mutex_unlock(&p->lock);
+            knit__lock(w);
+            knit__task_set_state(t, KNIT_TASK_DONE); /* never live after all */
+            t->released = true;
+            t->worker->nlive--;
+            w->rt->nlive--;
             knit__task_free(t);
+            knit__unlock(w);
             return NULL;
         }
     }
@@ -160,7 +166,7 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
     t->queued = true;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
-    w->rt->blocking_inflight++;
+    KNIT_LOCKED_VOID(w->rt->blocking_inflight++);
     return t;
 }
 

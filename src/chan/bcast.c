@@ -6,6 +6,10 @@
  * overwritten learns it lagged (-EOVERFLOW, once), jumps to the oldest
  * value kept and goes on. Waiting subscribers sit on one knit_waiter list
  * and re-check after every send.
+ *
+ * Threading: the public operations on a knit_bcast run under the runtime
+ * lock (core/sched.h; a no-op with one worker). A knit_bcast_rx is its
+ * subscriber's own; its fields change only under the lock too.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,13 +55,15 @@ knit_bcast *knit_bcast_new(size_t elem_size, size_t capacity)
 
 void knit_bcast_free(knit_bcast *b)
 {
-    if (b->nsubs)
-        knit__panic("knit_bcast_free with %zu subscribers alive", b->nsubs);
+    /* Locked: the last rx_free may have run on another worker. */
+    size_t nsubs = KNIT_LOCKED(b->nsubs);
+    if (nsubs)
+        knit__panic("knit_bcast_free with %zu subscribers alive", nsubs);
     free(b->ring);
     free(b);
 }
 
-int knit_bcast_send(knit_bcast *b, const void *elem)
+static int bcast_send(knit_bcast *b, const void *elem)
 {
     if (b->closed)
         return -EPIPE;
@@ -67,10 +73,27 @@ int knit_bcast_send(knit_bcast *b, const void *elem)
     return 0;
 }
 
-void knit_bcast_close(knit_bcast *b)
+int knit_bcast_send(knit_bcast *b, const void *elem)
+{
+    return KNIT_LOCKED(bcast_send(b, elem));
+}
+
+static void bcast_close(knit_bcast *b)
 {
     b->closed = true;
     knit__wq_wake_all(&b->waitq, 0);
+}
+
+void knit_bcast_close(knit_bcast *b)
+{
+    KNIT_LOCKED_VOID(bcast_close(b));
+}
+
+static void subscribe(knit_bcast *b, knit_bcast_rx *rx)
+{
+    rx->b = b;
+    rx->next = b->tail;
+    b->nsubs++;
 }
 
 knit_bcast_rx *knit_bcast_subscribe(knit_bcast *b)
@@ -78,24 +101,22 @@ knit_bcast_rx *knit_bcast_subscribe(knit_bcast *b)
     knit_bcast_rx *rx = knit__calloc(1, sizeof(*rx));
     if (!rx)
         return NULL;
-    rx->b = b;
-    rx->next = b->tail;
-    b->nsubs++;
+    KNIT_LOCKED_VOID(subscribe(b, rx));
     return rx;
 }
 
 void knit_bcast_rx_free(knit_bcast_rx *rx)
 {
-    rx->b->nsubs--;
+    KNIT_LOCKED_VOID(rx->b->nsubs--);
     free(rx);
 }
 
 uint64_t knit_bcast_rx_missed(const knit_bcast_rx *rx)
 {
-    return rx->missed;
+    return rx->missed; /* written by its own task's recv only */
 }
 
-int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
+static int bcast_recv(knit_bcast_rx *rx, void *elem)
 {
     knit_bcast *b = rx->b;
     struct knit_task *t = knit__task();
@@ -128,4 +149,9 @@ int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
         if (err)
             return err;
     }
+}
+
+int knit_bcast_recv(knit_bcast_rx *rx, void *elem)
+{
+    return KNIT_LOCKED(bcast_recv(rx, elem));
 }

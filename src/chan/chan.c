@@ -10,9 +10,12 @@
  * has to retry, and a cancelled waiter has simply been unlinked before
  * anything touched it: no value is lost or duplicated.
  *
- * Threads: all operations run on the channel's worker with no locks
- * (tasks are cooperatively scheduled). Plain threads delegate: the
- * _blocking variants post a request to that worker, which runs the
+ * Threads: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), so tasks of any worker may share a
+ * channel; a waiter parks with the lock released and the task that claims
+ * it readies it through its own worker. The knit__chan_* functions of
+ * chan_impl.h expect the lock held. Plain threads delegate: the _blocking
+ * variants post a request to the channel's worker, which runs the
  * operation in a proxy task and signals the thread.
  *
  * Divisions: buffer; send; recv; close and counting; select hooks;
@@ -150,7 +153,9 @@ void knit_chan_unref(knit_chan *c)
     /* acq_rel: the freeing thread sees every other holder's writes. */
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (!knit_list_is_empty(&c->recvq) || !knit_list_is_empty(&c->sendq))
+    /* A select of another worker may still be unlinking a lost case. */
+    if (KNIT_LOCKED(!knit_list_is_empty(&c->recvq) ||
+                    !knit_list_is_empty(&c->sendq)))
         knit__panic("knit_chan_unref freed a channel that tasks wait on");
     free(c->buf);
     free(c);
@@ -159,7 +164,7 @@ void knit_chan_unref(knit_chan *c)
 /* ---- send ------------------------------------------------------------ */
 
 /* Completes a send without waiting: 0, -EAGAIN (full), -EPIPE, -ENOMEM. */
-static int try_send(knit_chan *c, const void *elem)
+int knit__chan_try_send(knit_chan *c, const void *elem)
 {
     if (knit_unlikely(c->closed))
         return -EPIPE;
@@ -168,6 +173,8 @@ static int try_send(knit_chan *c, const void *elem)
         if (w) {
             copy_elem(w->data, elem, c->elem_size);
             w->result = 0;
+            /* knit__wake, but readied next; a receiver of another worker
+             * is posted to its own (knit__ready_next). */
             w->task->waiter = NULL;
             knit__ready_next(w->task);
             return 0;
@@ -180,7 +187,7 @@ static int try_send(knit_chan *c, const void *elem)
 
 int knit_chan_try_send(knit_chan *c, const void *elem)
 {
-    return try_send(c, elem);
+    return KNIT_LOCKED(knit__chan_try_send(c, elem));
 }
 
 static void chan_waiter_cancel(struct knit_waiter *w)
@@ -188,7 +195,7 @@ static void chan_waiter_cancel(struct knit_waiter *w)
     knit_list_remove(&w->link);
 }
 
-int knit_chan_send(knit_chan *c, const void *elem)
+static int chan_send(knit_chan *c, const void *elem)
 {
     struct knit_worker *wk = knit__worker();
     struct knit_task *t = wk ? wk->current : NULL;
@@ -197,7 +204,7 @@ int knit_chan_send(knit_chan *c, const void *elem)
     int err = knit__coop_enter(wk, t);
     if (knit_unlikely(err))
         return err;
-    err = try_send(c, elem);
+    err = knit__chan_try_send(c, elem);
     if (err != -EAGAIN)
         return err;
     struct knit_waiter w;
@@ -205,6 +212,11 @@ int knit_chan_send(knit_chan *c, const void *elem)
     w.data = (void *)elem;
     knit_list_push_back(&c->sendq, &w.link);
     return knit__wait(&w);
+}
+
+int knit_chan_send(knit_chan *c, const void *elem)
+{
+    return KNIT_LOCKED(chan_send(c, elem));
 }
 
 void knit__chan_enqueue_send(knit_chan *c, struct knit_waiter *w)
@@ -226,7 +238,7 @@ static void refill_from_sender(knit_chan *c)
 }
 
 /* Completes a receive without waiting: 0, -EAGAIN (empty), -EPIPE. */
-static int try_recv(knit_chan *c, void *elem)
+int knit__chan_try_recv(knit_chan *c, void *elem)
 {
     if (knit_likely(c->len > 0)) {
         pop(c, elem);
@@ -248,10 +260,10 @@ static int try_recv(knit_chan *c, void *elem)
 
 int knit_chan_try_recv(knit_chan *c, void *elem)
 {
-    return try_recv(c, elem);
+    return KNIT_LOCKED(knit__chan_try_recv(c, elem));
 }
 
-int knit_chan_recv(knit_chan *c, void *elem)
+int knit__chan_recv(knit_chan *c, void *elem)
 {
     struct knit_worker *wk = knit__worker();
     struct knit_task *t = wk ? wk->current : NULL;
@@ -260,7 +272,7 @@ int knit_chan_recv(knit_chan *c, void *elem)
     int err = knit__coop_enter(wk, t);
     if (knit_unlikely(err))
         return err;
-    err = try_recv(c, elem);
+    err = knit__chan_try_recv(c, elem);
     if (err != -EAGAIN)
         return err;
     struct knit_waiter w;
@@ -270,6 +282,11 @@ int knit_chan_recv(knit_chan *c, void *elem)
     return knit__wait(&w);
 }
 
+int knit_chan_recv(knit_chan *c, void *elem)
+{
+    return KNIT_LOCKED(knit__chan_recv(c, elem));
+}
+
 void knit__chan_enqueue_recv(knit_chan *c, struct knit_waiter *w)
 {
     knit_list_push_back(&c->recvq, &w->link);
@@ -277,7 +294,7 @@ void knit__chan_enqueue_recv(knit_chan *c, struct knit_waiter *w)
 
 /* ---- close, counting, queries ------------------------------------------ */
 
-void knit_chan_close(knit_chan *c)
+void knit__chan_close(knit_chan *c)
 {
     if (c->closed)
         return;
@@ -288,37 +305,47 @@ void knit_chan_close(knit_chan *c)
     knit__wq_wake_all(&c->sendq, -EPIPE);
 }
 
+void knit_chan_close(knit_chan *c)
+{
+    KNIT_LOCKED_VOID(knit__chan_close(c));
+}
+
 bool knit_chan_is_closed(const knit_chan *c)
 {
-    return c->closed;
+    return KNIT_LOCKED(c->closed);
 }
 
 size_t knit_chan_len(const knit_chan *c)
 {
-    return c->len;
+    return KNIT_LOCKED(c->len);
 }
 
 size_t knit_chan_capacity(const knit_chan *c)
 {
-    return c->cap;
+    return c->cap; /* fixed at creation: no lock */
 }
 
 size_t knit_chan_high_water(const knit_chan *c)
 {
-    return c->high_water;
+    return KNIT_LOCKED(c->high_water);
 }
 
 void knit_chan_sender_add(knit_chan *c)
 {
-    c->senders++;
+    KNIT_LOCKED_VOID(c->senders++);
 }
 
-void knit_chan_sender_done(knit_chan *c)
+static void sender_done(knit_chan *c)
 {
     if (c->senders <= 0)
         knit__panic("knit_chan_sender_done without a matching sender_add");
     if (--c->senders == 0)
-        knit_chan_close(c);
+        knit__chan_close(c);
+}
+
+void knit_chan_sender_done(knit_chan *c)
+{
+    KNIT_LOCKED_VOID(sender_done(c));
 }
 
 /* ---- _blocking: delegation to the channel's worker ----------------------- */

@@ -2,7 +2,7 @@
 /*
  * The channel's private layout and what knit_select needs from it.
  *
- * Invariants (one worker):
+ * Invariants (the state is read and written under the runtime lock):
  *  - senders wait only while the buffer is full, receivers only while it
  *    is empty, so sendq and recvq are never both non-empty (select cases
  *    of selects that already fired may linger until their task unlinks
@@ -37,8 +37,18 @@ struct knit_chan {
     long senders;              /* registered producers (sender counting) */
     bool closed;               /* knit_chan_close was called */
     bool oneshot_sent;         /* oneshot: the value was sent */
-    struct knit_worker *owner; /* the worker that runs its operations */
+    struct knit_worker *owner; /* its creator: runs the _blocking proxies */
 };
+
+/*
+ * The operations without the lock, for callers that hold it already
+ * (knit_select, the oneshot): the knit_chan_* function of the same name
+ * is each of these under KNIT_LOCKED.
+ */
+int knit__chan_try_send(knit_chan *c, const void *elem);
+int knit__chan_try_recv(knit_chan *c, void *elem);
+int knit__chan_recv(knit_chan *c, void *elem);
+void knit__chan_close(knit_chan *c);
 
 /* For knit_select: queue @w (its data set) as a receiver / a sender. */
 void knit__chan_enqueue_recv(knit_chan *c, struct knit_waiter *w);

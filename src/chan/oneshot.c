@@ -5,6 +5,7 @@
  * the conversation by closing the channel: a receiver still waiting then
  * gets -EPIPE (the sender gave up), a later send gets -EPIPE (nobody will
  * read it), and a value sent before the sender left is still delivered.
+ * Each operation runs whole under the runtime lock, as the channel's own.
  */
 #include <errno.h>
 
@@ -31,27 +32,35 @@ knit_oneshot *knit_oneshot_new(size_t elem_size)
 
 void knit_oneshot_unref(knit_oneshot *o)
 {
-    knit_chan_close(chan(o));
+    KNIT_LOCKED_VOID(knit__chan_close(chan(o)));
     knit_chan_unref(chan(o));
 }
 
-int knit_oneshot_send(knit_oneshot *o, const void *elem)
+static int oneshot_send(knit_chan *c, const void *elem)
 {
-    knit_chan *c = chan(o);
     if (c->oneshot_sent)
         return -EALREADY;
-    int err = knit_chan_try_send(c, elem);
+    int err = knit__chan_try_send(c, elem);
     if (err)
         return err; /* -EPIPE: the receiver is gone */
     c->oneshot_sent = true;
     return 0;
 }
 
+int knit_oneshot_send(knit_oneshot *o, const void *elem)
+{
+    return KNIT_LOCKED(oneshot_send(chan(o), elem));
+}
+
+static int oneshot_recv(knit_chan *c, void *elem)
+{
+    int err = knit__chan_recv(c, elem);
+    if (err == 0)
+        knit__chan_close(c); /* there is never a second value */
+    return err;
+}
+
 int knit_oneshot_recv(knit_oneshot *o, void *elem)
 {
-    knit_chan *c = chan(o);
-    int err = knit_chan_recv(c, elem);
-    if (err == 0)
-        knit_chan_close(c); /* there is never a second value */
-    return err;
+    return KNIT_LOCKED(oneshot_recv(chan(o), elem));
 }

@@ -12,6 +12,12 @@
  *
  * The task's own waiter while parked is a separate record whose cancel
  * hook unregisters all cases, so a firing scope needs no special case.
+ *
+ * Threading: the whole select runs under the runtime lock (core/sched.h),
+ * released only while it is parked, so claims made by tasks of other
+ * workers and the unregistering of the losers cannot interleave; the
+ * primitives' hooks it calls (knit__chan_*, knit__notify_*,
+ * knit__token_*) expect the lock held and do not take it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -117,9 +123,9 @@ static int try_case(struct knit_worker *w, struct sel_case *c)
 {
     switch (c->kind) {
     case CASE_RECV:
-        return knit_chan_try_recv(c->obj, c->data);
+        return knit__chan_try_recv(c->obj, c->data);
     case CASE_SEND:
-        return knit_chan_try_send(c->obj, c->data);
+        return knit__chan_try_send(c->obj, c->data);
     case CASE_JOIN: {
         struct knit_task *t = c->obj;
         if (t->state != KNIT_TASK_DONE)
@@ -142,7 +148,7 @@ static int try_case(struct knit_worker *w, struct sel_case *c)
     case CASE_NOTIFY:
         return knit__notify_try_take(c->obj) ? 0 : -EAGAIN;
     case CASE_TOKEN:
-        return knit_token_is_cancelled(c->obj) ? 0 : -EAGAIN;
+        return knit__token_is_cancelled(c->obj) ? 0 : -EAGAIN;
     default:
         return -EINVAL;
     }
@@ -317,10 +323,10 @@ static int select_impl(knit_case *cases, int n, bool biased)
 
 int knit_select(knit_case *cases, int n)
 {
-    return select_impl(cases, n, false);
+    return KNIT_LOCKED(select_impl(cases, n, false));
 }
 
 int knit_select_biased(knit_case *cases, int n)
 {
-    return select_impl(cases, n, true);
+    return KNIT_LOCKED(select_impl(cases, n, true));
 }

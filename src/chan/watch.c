@@ -4,6 +4,9 @@
  * counts its replacements. A receiver remembers the version it last
  * borrowed; knit_watch_changed waits on one knit_waiter list until the
  * version moves past it.
+ *
+ * Threading: the public operations run under the runtime lock (core/
+ * sched.h; a no-op with one worker).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,13 +50,15 @@ knit_watch *knit_watch_new(size_t elem_size, const void *initial)
 
 void knit_watch_free(knit_watch *w)
 {
-    if (w->nrx)
-        knit__panic("knit_watch_free with %zu receivers alive", w->nrx);
+    /* Locked: the last rx_free may have run on another worker. */
+    size_t nrx = KNIT_LOCKED(w->nrx);
+    if (nrx)
+        knit__panic("knit_watch_free with %zu receivers alive", nrx);
     free(w->value);
     free(w);
 }
 
-int knit_watch_send(knit_watch *w, const void *elem)
+static int watch_send(knit_watch *w, const void *elem)
 {
     if (w->closed)
         return -EPIPE;
@@ -63,10 +68,27 @@ int knit_watch_send(knit_watch *w, const void *elem)
     return 0;
 }
 
-void knit_watch_close(knit_watch *w)
+int knit_watch_send(knit_watch *w, const void *elem)
+{
+    return KNIT_LOCKED(watch_send(w, elem));
+}
+
+static void watch_close(knit_watch *w)
 {
     w->closed = true;
     knit__wq_wake_all(&w->waitq, 0);
+}
+
+void knit_watch_close(knit_watch *w)
+{
+    KNIT_LOCKED_VOID(watch_close(w));
+}
+
+static void subscribe(knit_watch *w, knit_watch_rx *rx)
+{
+    rx->w = w;
+    rx->seen = w->version;
+    w->nrx++;
 }
 
 knit_watch_rx *knit_watch_subscribe(knit_watch *w)
@@ -74,25 +96,28 @@ knit_watch_rx *knit_watch_subscribe(knit_watch *w)
     knit_watch_rx *rx = knit__malloc(sizeof(*rx));
     if (!rx)
         return NULL;
-    rx->w = w;
-    rx->seen = w->version;
-    w->nrx++;
+    KNIT_LOCKED_VOID(subscribe(w, rx));
     return rx;
 }
 
 void knit_watch_rx_free(knit_watch_rx *rx)
 {
-    rx->w->nrx--;
+    KNIT_LOCKED_VOID(rx->w->nrx--);
     free(rx);
 }
 
-void knit_watch_borrow(knit_watch_rx *rx, void *elem)
+static void borrow(knit_watch_rx *rx, void *elem)
 {
     memcpy(elem, rx->w->value, rx->w->elem_size);
     rx->seen = rx->w->version;
 }
 
-int knit_watch_changed(knit_watch_rx *rx)
+void knit_watch_borrow(knit_watch_rx *rx, void *elem)
+{
+    KNIT_LOCKED_VOID(borrow(rx, elem));
+}
+
+static int watch_changed(knit_watch_rx *rx)
 {
     knit_watch *w = rx->w;
     struct knit_task *t = knit__task();
@@ -113,4 +138,9 @@ int knit_watch_changed(knit_watch_rx *rx)
         if (err)
             return err;
     }
+}
+
+int knit_watch_changed(knit_watch_rx *rx)
+{
+    return KNIT_LOCKED(watch_changed(rx));
 }

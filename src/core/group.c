@@ -87,7 +87,7 @@ static struct knit_task *group_add(struct knit_group_impl *x, knit_fn fn,
     return t;
 }
 
-int knit_group_spawn(knit_group *g, knit_fn fn, void *arg)
+static int group_spawn(knit_group *g, knit_fn fn, void *arg)
 {
     struct knit_group_impl *x = impl(g);
     if (x->cancelled)
@@ -148,7 +148,7 @@ static int park_on(struct knit_group_impl *x, bool all)
     return knit__wait(&w); // NOLINT(clang-analyzer-core.StackAddressEscape)
 }
 
-int knit_group_next(knit_group *g, int *result)
+static int group_next(knit_group *g, int *result)
 {
     struct knit_group_impl *x = impl(g);
     while (knit_list_is_empty(&x->done)) {
@@ -166,7 +166,7 @@ int knit_group_next(knit_group *g, int *result)
     return 0;
 }
 
-int knit_group_wait(knit_group *g)
+static int group_wait(knit_group *g)
 {
     struct knit_group_impl *x = impl(g);
     int err = 0;
@@ -193,33 +193,53 @@ int knit_group_wait(knit_group *g)
     return err ? err : first;
 }
 
+/* ---- the public calls: each under the runtime lock (sched.h) ---------- */
+
+int knit_group_spawn(knit_group *g, knit_fn fn, void *arg)
+{
+    return KNIT_LOCKED(group_spawn(g, fn, arg));
+}
+
+int knit_group_next(knit_group *g, int *result)
+{
+    return KNIT_LOCKED(group_next(g, result));
+}
+
+int knit_group_wait(knit_group *g)
+{
+    return KNIT_LOCKED(group_wait(g));
+}
+
 void knit_group_cancel(knit_group *g)
 {
-    cancel_children(impl(g));
+    KNIT_LOCKED_VOID(cancel_children(impl(g)));
 }
 
 size_t knit_group_len(const knit_group *g)
 {
     const struct knit_group_impl *x =
         (const struct knit_group_impl *)(const void *)g;
-    return x->nrunning + x->ndone;
+    return KNIT_LOCKED(x->nrunning + x->ndone);
 }
 
 void knit__group_check_owner_exit(struct knit_task *t)
 {
     if (t->group_held == 0)
         return;
-    struct knit_worker *w = t->worker;
+    struct knit_rt *rt = t->worker->rt;
     size_t running = 0, done = 0;
     struct knit_list *it, *tmp;
-    knit_list_for_each(it, &w->tasks)
-    {
-        struct knit_task *c = knit_container_of(it, struct knit_task, all_link);
-        if (c->group && c->group_owner == t) {
-            if (c->state == KNIT_TASK_DONE)
-                done++;
-            else
-                running++;
+    for (int i = 0; i < rt->nworkers; i++) {
+        knit_list_for_each(it, &rt->workers[i].tasks)
+        {
+            struct knit_task *c =
+                knit_container_of(it, struct knit_task, all_link);
+            if (c->group && c->group_owner == t) {
+                if (c->state == KNIT_TASK_DONE)
+                    done++;
+                else
+                    running++;
+            }
         }
     }
     fprintf(stderr,
@@ -232,25 +252,28 @@ void knit__group_check_owner_exit(struct knit_task *t)
 #endif
     /* Release builds: the group's memory went away with the owner's
      * stack, so cut the children loose: cancelled and detached. */
-    knit_list_for_each_safe(it, tmp, &w->tasks)
-    {
-        struct knit_task *c = knit_container_of(it, struct knit_task, all_link);
-        if (!c->group || c->group_owner != t)
-            continue;
-        c->group = NULL;
-        c->group_owner = NULL;
-        knit_list_init(&c->group_link);
-        if (c->state == KNIT_TASK_DONE) {
-            knit__task_free(c);
-        } else {
-            c->detached = true;
-            knit_cancel(c);
+    for (int i = 0; i < rt->nworkers; i++) {
+        knit_list_for_each_safe(it, tmp, &rt->workers[i].tasks)
+        {
+            struct knit_task *c =
+                knit_container_of(it, struct knit_task, all_link);
+            if (!c->group || c->group_owner != t)
+                continue;
+            c->group = NULL;
+            c->group_owner = NULL;
+            knit_list_init(&c->group_link);
+            if (c->state == KNIT_TASK_DONE) {
+                knit__task_free(c);
+            } else {
+                c->detached = true;
+                knit_cancel(c);
+            }
         }
     }
     t->group_held = 0;
 }
 
-int knit_race(int n, const knit_fn *fns, void *const *args, int *winner)
+static int race(int n, const knit_fn *fns, void *const *args, int *winner)
 {
     if (n < 1 || !fns)
         return -EINVAL;
@@ -275,6 +298,11 @@ int knit_race(int n, const knit_fn *fns, void *const *args, int *winner)
     }
     /* The losers are cancelled and awaited; their results do not matter. */
     cancel_children(x);
-    knit_group_wait(&g);
+    group_wait(&g);
     return result;
+}
+
+int knit_race(int n, const knit_fn *fns, void *const *args, int *winner)
+{
+    return KNIT_LOCKED(race(n, fns, args, winner));
 }

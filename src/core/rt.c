@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/fault.h"
 #include "blocking/pool.h"
 #include "core/compiler.h"
 #include "core/sched.h"
@@ -143,81 +144,6 @@ static uint64_t random_seed(void)
     return s ? s : 1;
 }
 
-static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
-{
-    memset(w, 0, sizeof(*w));
-    w->rt = rt;
-    w->id = id;
-    w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
-    knit_list_init(&w->runq);
-    knit_list_init(&w->tasks);
-    pthread_mutex_init(&w->inbox_lock, NULL);
-    knit__stack_pool_init(&w->stacks);
-    knit__clock_refresh(w);
-    knit__wheel_init(&w->wheel, w->now);
-    int err = knit__io_init(&w->io, &rt->cfg);
-    if (err)
-        return err;
-    /* The worker's own context runs on the thread's stack. */
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        void *lo;
-        size_t size;
-        if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
-            w->sched.stack_lo = lo;
-            w->sched.stack_size = size;
-        }
-        pthread_attr_destroy(&attr);
-    }
-#ifdef KNIT_TSAN
-    w->sched.tsan = __tsan_get_current_fiber();
-#endif
-    return 0;
-}
-
-static void worker_fini(struct knit_worker *w)
-{
-    /* Ended tasks whose handles were never given back. */
-    while (!knit_list_is_empty(&w->tasks)) {
-        struct knit_task *t =
-            knit_container_of(w->tasks.next, struct knit_task, all_link);
-        knit__task_free(t);
-    }
-    knit__task_cache_fini(w);
-    knit__signal_fini(w);
-    /* A poster still inside knit__remote_post holds the inbox lock. */
-    pthread_mutex_lock(&w->inbox_lock);
-    pthread_mutex_unlock(&w->inbox_lock);
-    knit__io_fini(&w->io);
-    pthread_mutex_destroy(&w->inbox_lock);
-    knit__stack_pool_fini(&w->stacks);
-}
-
-static int normalise(knit_config *cfg)
-{
-    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 || cfg->stall_ms < -1)
-        return -EINVAL;
-    if (cfg->clock != KNIT_CLOCK_MONOTONIC && cfg->clock != KNIT_CLOCK_MANUAL)
-        return -EINVAL;
-    if (cfg->io < KNIT_IO_AUTO || cfg->io > KNIT_IO_URING)
-        return -EINVAL;
-    if (cfg->stack_size == 0)
-        cfg->stack_size = KNIT_STACK_DEFAULT;
-    if (cfg->stack_size < KNIT_STACK_MIN || cfg->stack_size > KNIT_STACK_MAX)
-        return -EINVAL;
-    if (cfg->workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->workers = n > 0 ? (int)n : 1;
-    }
-    if (cfg->max_blocking_threads == 0)
-        cfg->max_blocking_threads = 512;
-    if (cfg->stall_ms == 0)
-        cfg->stall_ms = 20;
-    if (cfg->seed == 0)
-        cfg->seed = random_seed();
-    return 0;
-}
-
 /* Installs a signal stack for this thread; restores the old one in @old. */
 static void *altstack_push(stack_t *old)
 {
@@ -240,6 +166,133 @@ static void altstack_pop(void *mem, const stack_t *old)
     free(mem);
 }
 
+static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
+{
+    memset(w, 0, sizeof(*w));
+    w->rt = rt;
+    w->id = id;
+    w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
+    w->next_timer = -1;
+    knit_list_init(&w->runq);
+    knit_list_init(&w->tasks);
+    knit_list_init(&w->newq);
+    pthread_mutex_init(&w->inbox_lock, NULL);
+    knit__stack_pool_init(&w->stacks);
+    knit__clock_refresh(w);
+    knit__wheel_init(&w->wheel, w->now);
+    return knit__io_init(&w->io, &rt->cfg);
+}
+
+/*
+ * Makes the calling thread @w's: its stack is the worker's own context,
+ * knit__worker() finds it, and stack overflows get a signal stack.
+ */
+static void worker_bind(struct knit_worker *w, stack_t *old_ss)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *lo;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+            w->sched.stack_lo = lo;
+            w->sched.stack_size = size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+#ifdef KNIT_TSAN
+    w->sched.tsan = __tsan_get_current_fiber();
+#endif
+    w->altstack = altstack_push(old_ss);
+    knit__tls_worker = w;
+}
+
+static void worker_unbind(struct knit_worker *w, const stack_t *old_ss)
+{
+    knit__signal_fini(w); /* on the thread whose mask it changed */
+    knit__tls_worker = NULL;
+    altstack_pop(w->altstack, old_ss);
+    w->altstack = NULL;
+}
+
+/* Workers 1..n-1 run on threads of their own (worker 0 on knit_run's). */
+static void *worker_thread(void *arg)
+{
+    struct knit_worker *w = arg;
+    stack_t old_ss;
+    worker_bind(w, &old_ss);
+    knit__worker_loop(w);
+    worker_unbind(w, &old_ss);
+    return NULL;
+}
+
+/* Starts workers 1..n-1; their threads take no process signals (those
+ * are for knit_signal_wait). Returns how many started. */
+static int start_threads(struct knit_rt *rt)
+{
+    sigset_t all, old;
+    knit__sigset_async(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = 0;
+    for (int i = 1; i < rt->nworkers; i++) {
+        struct knit_worker *w = &rt->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_thread, w) != 0)
+            break;
+        w->thread_started = true;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return started;
+}
+
+static void worker_fini(struct knit_worker *w)
+{
+    /* Ended tasks whose handles were never given back. A poke still in
+     * an inbox no longer matters: no worker runs. */
+    while (!knit_list_is_empty(&w->tasks)) {
+        struct knit_task *t =
+            knit_container_of(w->tasks.next, struct knit_task, all_link);
+        t->poke_pending = false;
+        t->released = true;
+        knit__task_free(t);
+    }
+    knit__task_cache_fini(w);
+    knit__signal_fini(w);
+    /* A poster still inside knit__remote_post holds the inbox lock. */
+    pthread_mutex_lock(&w->inbox_lock);
+    pthread_mutex_unlock(&w->inbox_lock);
+    knit__io_fini(&w->io);
+    pthread_mutex_destroy(&w->inbox_lock);
+    knit__stack_pool_fini(&w->stacks);
+}
+
+static int normalise(knit_config *cfg)
+{
+    if (cfg->workers < 0 || cfg->max_blocking_threads < 0 ||
+        cfg->stall_ms < -1 || cfg->shutdown_ms < -1)
+        return -EINVAL;
+    if (cfg->clock != KNIT_CLOCK_MONOTONIC && cfg->clock != KNIT_CLOCK_MANUAL)
+        return -EINVAL;
+    if (cfg->io < KNIT_IO_AUTO || cfg->io > KNIT_IO_URING)
+        return -EINVAL;
+    if (cfg->stack_size == 0)
+        cfg->stack_size = KNIT_STACK_DEFAULT;
+    if (cfg->stack_size < KNIT_STACK_MIN || cfg->stack_size > KNIT_STACK_MAX)
+        return -EINVAL;
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (int)n : 1;
+    }
+    if (cfg->max_blocking_threads == 0)
+        cfg->max_blocking_threads = 512;
+    if (cfg->stall_ms == 0)
+        cfg->stall_ms = 20;
+    if (cfg->shutdown_ms == 0)
+        cfg->shutdown_ms = 10000;
+    if (cfg->seed == 0)
+        cfg->seed = random_seed();
+    return 0;
+}
+
 int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
 {
     if (!main_fn)
@@ -256,50 +309,80 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     if (err)
         goto out_free_rt;
     rt->manual = rt->cfg.clock == KNIT_CLOCK_MANUAL;
+    const char *faults = getenv("KNIT_FAULTS");
+    if (faults && *faults && knit__fault_parse(faults) < 0) {
+        fprintf(stderr,
+                "knit: cannot parse KNIT_FAULTS=\"%s\" (want "
+                "site=ERRNO:ppm,... with site read, write, accept, connect "
+                "or socket)\n",
+                faults);
+        err = -EINVAL;
+        goto out_free_rt;
+    }
     err = knit__pools_init(rt);
     if (err)
         goto out_free_rt;
-    rt->manual_now = 0;
-    /* One worker runs everything until the multi-worker scheduler lands. */
-    rt->nworkers = 1;
+    /* multi-worker: enabled. cfg.workers threads, this one is worker 0. */
+    rt->nworkers = rt->cfg.workers;
+    rt->shared = rt->nworkers > 1;
+    pthread_mutex_init(&rt->lock, NULL);
     rt->workers = knit__calloc((size_t)rt->nworkers, sizeof(*rt->workers));
     if (!rt->workers) {
         err = -ENOMEM;
         goto out_free_rt;
     }
+    int ninit = 0;
+    while (ninit < rt->nworkers) {
+        err = worker_init(&rt->workers[ninit], rt, ninit);
+        ninit++;
+        if (err)
+            goto out_fini_workers;
+    }
     struct knit_worker *w = &rt->workers[0];
-    err = worker_init(w, rt, 0);
-    if (err)
-        goto out_fini_worker;
-
     stack_t old_ss;
-    w->altstack = altstack_push(&old_ss);
+    worker_bind(w, &old_ss);
     install_handler();
-    knit__tls_worker = w;
 
-    knit_task_opts o = {.name = "main"};
+    /* Main is pinned to worker 0: it runs on the thread that called
+     * knit_run, whatever that thread set up before. */
+    knit_task_opts o = {.name = "main", .lazy = true};
     rt->main = knit__spawn(w, &o, main_fn, arg);
     if (!rt->main) {
         err = -ENOMEM;
         goto out_restore;
     }
+    rt->main->lazy = false;
+    rt->main->pinned = true;
+    knit__task_place_local(rt->main);
     /* complete() records main's result; the loop frees it on its end. */
     rt->main->detached = true;
     if (rt->cfg.stall_ms > 0)
         knit__monitor_start(rt);
+    /* Workers that cannot start are simply not there: the others take
+     * their share (each loop ends when everything has ended). */
+    int started = start_threads(rt);
+    if (started + 1 < rt->nworkers) {
+        knit__lock(w);
+        rt->nworkers = started + 1;
+        knit__unlock(w);
+    }
     knit__worker_loop(w);
+    for (int i = 1; i < rt->nworkers; i++)
+        if (rt->workers[i].thread_started)
+            pthread_join(rt->workers[i].thread, NULL);
     knit__monitor_stop(rt);
-    /* Every job has ended; let the pool threads go before the worker. */
+    /* Every job has ended; let the pool threads go before the workers. */
     knit__pools_fini(rt);
     err = rt->main_result;
 
 out_restore:
-    knit__tls_worker = NULL;
     uninstall_handler();
-    altstack_pop(w->altstack, &old_ss);
-out_fini_worker:
-    worker_fini(w);
+    worker_unbind(w, &old_ss);
+out_fini_workers:
+    for (int i = 0; i < ninit; i++)
+        worker_fini(&rt->workers[i]);
     free(rt->workers);
+    pthread_mutex_destroy(&rt->lock);
 out_free_rt:
     knit__pools_fini(rt);
     free(rt);
@@ -350,8 +433,13 @@ int knit_rt_stats(knit_stats *out)
     out->seed = rt->cfg.seed;
     out->workers = rt->nworkers;
     out->io_backend = w->io.ops->name;
+    knit__lock(w);
     out->tasks_spawned = rt->spawned;
-    out->tasks_alive = w->nlive;
+    out->tasks_alive = rt->nlive;
+    out->steals = w->steals;
+    out->stolen = w->stolen;
+    knit__unlock(w);
+    out->worker = w->id;
     out->switches = w->ticks;
     out->stacks_mapped = w->stacks.mapped;
     out->stacks_in_use = w->stacks.in_use;
@@ -379,19 +467,16 @@ static const char *state_name(const struct knit_task *t)
     }
 }
 
-void knit_dump(FILE *out)
+/* Prints @w's tasks, one line each (rt lock with several workers). */
+static void dump_worker(FILE *out, const struct knit_worker *w, bool only_live)
 {
-    struct knit_worker *w = knit__worker();
-    if (!w)
-        return;
-    fprintf(out, "knit: worker %d, %llu live tasks, now=%lld ms, seed=%llu\n",
-            w->id, (unsigned long long)w->nlive, (long long)w->now,
-            (unsigned long long)w->rt->cfg.seed);
     struct knit_list *it;
     knit_list_for_each(it, &w->tasks)
     {
         const struct knit_task *t =
             knit_container_of(it, struct knit_task, all_link);
+        if (only_live && t->state == KNIT_TASK_DONE)
+            continue;
         fprintf(out, "  task %llu \"%s\": %s", (unsigned long long)t->id,
                 t->name, state_name(t));
         if (t->state == KNIT_TASK_PARKED && t->waiter) {
@@ -399,8 +484,35 @@ void knit_dump(FILE *out)
             if (t->waiter->obj)
                 fprintf(out, " (%p)", t->waiter->obj);
         }
+        if (t->blocking)
+            fputs(" (a blocking job)", out);
         if (t->state == KNIT_TASK_DONE)
             fprintf(out, ", result %d, not joined", t->result);
-        fputc('\n', out);
+        fprintf(out, " [worker %d]\n", w->id);
     }
+}
+
+void knit_dump(FILE *out)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        return;
+    knit__lock(w);
+    fprintf(out, "knit: %d worker(s), %llu live tasks, now=%lld ms, seed=%llu\n",
+            w->rt->nworkers, (unsigned long long)w->rt->nlive,
+            (long long)w->now, (unsigned long long)w->rt->cfg.seed);
+    for (int i = 0; i < w->rt->nworkers; i++)
+        dump_worker(out, &w->rt->workers[i], false);
+    knit__unlock(w);
+}
+
+void knit__dump_stuck(struct knit_rt *rt)
+{
+    fprintf(stderr,
+            "knit: main returned, and %llu task(s) did not end within %d ms "
+            "of being cancelled; abandoning them:\n",
+            (unsigned long long)rt->nlive, rt->cfg.shutdown_ms);
+    for (int i = 0; i < rt->nworkers; i++)
+        dump_worker(stderr, &rt->workers[i], true);
+    fflush(stderr);
 }

@@ -88,31 +88,55 @@ static inline void runq_push(struct knit_worker *w, struct knit_task *t)
 
 static bool attach_stack(struct knit_worker *w, struct knit_task *t);
 
+/* Several workers: the queue of tasks not yet started (newq.c). */
+struct knit_task *knit__newq_take(struct knit_worker *w);
+
 /*
- * Takes the next task to run off the run queue, giving a task that runs
+ * Takes the next task to run off the run queue (then, with several
+ * workers, off the newq, its own or another's), giving a task that runs
  * for the first time its stack. A task whose stack cannot be had ends
  * with -ENOMEM without running, and the next one is taken.
  */
 static inline struct knit_task *runq_pop(struct knit_worker *w)
 {
     for (;;) {
+        struct knit_task *t;
         struct knit_list *n = knit_list_pop_front(&w->runq);
-        if (!n)
+        if (n) {
+            t = knit_container_of(n, struct knit_task, run_link);
+            t->queued = false;
+        } else if (!w->rt->shared || !(t = knit__newq_take(w))) {
             return NULL;
-        struct knit_task *t = knit_container_of(n, struct knit_task, run_link);
-        t->queued = false;
+        }
         if (knit_likely(t->stack.lo != NULL) || attach_stack(w, t))
             return t;
     }
 }
 
+static void wake_remote(struct knit_remote *r)
+{
+    knit__ready(knit_container_of(r, struct knit_task, wake_remote));
+}
+
+/* True when @t must be readied through its own worker's inbox. */
+static inline bool is_foreign(const struct knit_task *t)
+{
+    return knit_unlikely(t->worker->rt->shared) && t->worker != knit__worker();
+}
+
 void knit__ready(struct knit_task *t)
 {
+    if (is_foreign(t)) {
+        /* Called under the rt lock by whoever claimed t's waiter: one
+         * post per park, so wake_remote is free. */
+        knit__remote_post(t->worker, &t->wake_remote, wake_remote);
+        return;
+    }
     if (t->queued || t->state == KNIT_TASK_DONE ||
         t->state == KNIT_TASK_RUNNING)
         return;
     if (t->state == KNIT_TASK_PARKED)
-        t->state = KNIT_TASK_RUNNABLE;
+        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     runq_push(t->worker, t);
 }
 
@@ -122,6 +146,10 @@ void knit__ready(struct knit_task *t)
 void knit__ready_next(struct knit_task *t)
 {
     struct knit_worker *w = t->worker;
+    if (is_foreign(t)) {
+        knit__ready(t);
+        return;
+    }
     if (t->queued || t->state == KNIT_TASK_DONE ||
         t->state == KNIT_TASK_RUNNING)
         return;
@@ -132,7 +160,7 @@ void knit__ready_next(struct knit_task *t)
     }
     w->lifo_streak++;
     if (t->state == KNIT_TASK_PARKED)
-        t->state = KNIT_TASK_RUNNABLE;
+        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     t->queued = true;
     knit_list_push_front(&w->runq, &t->run_link);
 }
@@ -145,7 +173,7 @@ static inline void switch_to_task(struct knit_worker *w,
                                   struct knit_fiber *from,
                                   struct knit_task *next, bool dying)
 {
-    next->state = KNIT_TASK_RUNNING;
+    knit__task_set_state(next, KNIT_TASK_RUNNING);
     w->current = next;
     w->coop = 0;
     w->ticks++;
@@ -169,37 +197,50 @@ static inline void reap_dead(struct knit_worker *w)
     }
 }
 
-/* The running task @cur gives up the CPU (it is parked or queued). */
+/*
+ * The running task @cur gives up the CPU (it is parked or queued). The
+ * runtime lock, if @cur holds it, is let go while it is away: whoever
+ * wakes it needs it, and so does the next task.
+ */
 static void switch_away(struct knit_worker *w, struct knit_task *cur)
 {
     if (knit_unlikely(!knit__stack_canary_ok(&cur->stack)))
         knit__overflow_report(cur);
+    unsigned held = w->locked;
+    if (held) {
+        w->locked = 0;
+        pthread_mutex_unlock(&w->rt->lock);
+    }
     struct knit_task *next = NULL;
     if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
         next = runq_pop(w);
     if (next == cur) {
         /* It yielded and nothing else is runnable: keep running. */
-        cur->state = KNIT_TASK_RUNNING;
+        knit__task_set_state(cur, KNIT_TASK_RUNNING);
         w->coop = 0;
         w->ticks++;
-        return;
-    }
-    if (next) {
-        switch_to_task(w, &cur->fiber, next, false);
     } else {
-        w->current = NULL;
-        publish(w, NULL);
-        fiber_switch(&cur->fiber, &w->sched, false);
+        if (next) {
+            switch_to_task(w, &cur->fiber, next, false);
+        } else {
+            w->current = NULL;
+            publish(w, NULL);
+            fiber_switch(&cur->fiber, &w->sched, false);
+        }
+        /* Resumed: whoever switched here set w->current to cur. */
+        reap_dead(w);
     }
-    /* Resumed: whoever switched here set w->current to cur. */
-    reap_dead(w);
+    if (held) {
+        pthread_mutex_lock(&w->rt->lock);
+        w->locked = held;
+    }
 }
 
 void knit__park(void)
 {
     struct knit_worker *w = knit__worker();
     struct knit_task *t = w->current;
-    t->state = KNIT_TASK_PARKED;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
     switch_away(w, t);
 }
 
@@ -217,7 +258,7 @@ int knit_yield(void)
     int err = knit__scope_err(t);
     if (err)
         return err;
-    t->state = KNIT_TASK_RUNNABLE;
+    knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     runq_push(w, t);
     switch_away(w, t);
     return 0;
@@ -239,9 +280,14 @@ static KNIT_NORETURN void task_entry(void *arg)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
     reap_dead(t->worker);
-    int r = t->fn(t->arg);
+    /* Cancelled while another worker was taking it off a newq: it never
+     * runs fn, as if the cancel had come first. */
+    int r = knit_unlikely(t->root.err == -ECANCELED) ? -ECANCELED
+                                                     : t->fn(t->arg);
     struct knit_worker *w = t->worker;
+    knit__lock(w);
     complete(t, r);
+    knit__unlock(w);
     /* Whoever runs next frees the stack we are standing on: straight to
      * the next runnable task (often the joiner complete() just woke),
      * or to the worker loop when it is due or nothing is runnable. */
@@ -262,17 +308,21 @@ static KNIT_NORETURN void task_entry(void *arg)
 static void complete(struct knit_task *t, int result)
 {
     struct knit_worker *w = t->worker;
+    struct knit_rt *rt = w->rt;
     knit__locals_run_dtors(t);
     knit__group_check_owner_exit(t);
     t->result = result;
-    t->state = KNIT_TASK_DONE;
+    knit__task_set_state(t, KNIT_TASK_DONE);
     t->waiter = NULL;
     w->nlive--;
-    if (t == w->rt->main) {
-        w->rt->main_result = result;
-        w->rt->main_done = true;
-        w->rt->main = NULL; /* the struct is recycled once freed */
+    rt->nlive--;
+    if (t == rt->main) {
+        rt->main_result = result;
+        atomic_store(&rt->main_done, true);
+        rt->main = NULL; /* the struct is recycled once freed */
     }
+    if (rt->shared && rt->nlive == 0 && atomic_load(&rt->main_done))
+        knit__wake_idle(rt, rt->nworkers); /* everyone may leave now */
     if (t->joiner) {
         struct knit_waiter *j = t->joiner;
         t->joiner = NULL;
@@ -283,7 +333,8 @@ static void complete(struct knit_task *t, int result)
         knit__group_task_done(t);
 }
 
-/* Gives the stack of the ended task @t back and frees @t if nobody will. */
+/* Gives the stack of the ended task @t back and frees @t if nobody will.
+ * Runs on the worker @t ran on (its stack is of that worker's pool). */
 static void release(struct knit_worker *w, struct knit_task *t)
 {
     if (t->stack.lo) /* blocking tasks have none */
@@ -294,8 +345,13 @@ static void release(struct knit_worker *w, struct knit_task *t)
         __tsan_destroy_fiber(t->fiber.tsan);
     t->fiber.tsan = NULL;
 #endif
-    if (t->detached && !t->group)
+    /* With several workers, a joiner elsewhere may have freed @t between
+     * its end and now: knit__task_free leaves that to here. */
+    knit__lock(knit__worker());
+    t->released = true;
+    if ((t->detached && !t->group) || t->free_after_release)
         knit__task_free(t);
+    knit__unlock(knit__worker());
 }
 
 void knit__task_finish_unstarted(struct knit_task *t, int result)
@@ -303,14 +359,21 @@ void knit__task_finish_unstarted(struct knit_task *t, int result)
     if (t->queued) {
         knit_list_remove(&t->run_link);
         t->queued = false;
+        if (t->in_newq) {
+            t->in_newq = false;
+            t->worker->nnew--;
+        }
     }
     knit__task_end(t, result);
 }
 
 void knit__task_end(struct knit_task *t, int result)
 {
+    struct knit_worker *self = knit__worker();
+    knit__lock(self);
     complete(t, result);
     release(t->worker, t);
+    knit__unlock(self);
 }
 
 /* Gives the NEW task @t its stack and context; on failure ends it. */
@@ -338,9 +401,17 @@ void knit__task_prepare(struct knit_task *t)
 #endif
 }
 
-void knit__task_enqueue_new(struct knit_task *t)
+void knit__task_place_local(struct knit_task *t)
 {
     runq_push(t->worker, t);
+}
+
+void knit__task_enqueue_new(struct knit_task *t)
+{
+    if (t->worker->rt->shared)
+        knit__newq_push(t);
+    else
+        runq_push(t->worker, t);
 }
 
 /* ---- the worker loop
@@ -355,7 +426,18 @@ static int64_t monotonic_ms(void)
 
 void knit__clock_refresh(struct knit_worker *w)
 {
-    w->now = w->rt->manual ? w->rt->manual_now : monotonic_ms();
+    w->now = w->rt->manual ? atomic_load_explicit(&w->rt->manual_now,
+                                                  memory_order_relaxed)
+                           : monotonic_ms();
+}
+
+/* Fires due timers under the runtime lock (their callbacks wake
+ * waiters and fire scopes, which other workers' tasks may claim). */
+static void timers_advance(struct knit_worker *w)
+{
+    knit__lock(w);
+    knit__wheel_advance(&w->wheel, w->now);
+    knit__unlock(w);
 }
 
 /*
@@ -369,7 +451,99 @@ static void io_poll(struct knit_worker *w, int64_t timeout)
         atomic_load_explicit(&w->inbox_pending, memory_order_acquire))
         timeout = 0;
     w->io.ops->poll(&w->io, timeout);
+    knit__lock(w);
     knit__remote_drain(w);
+    knit__unlock(w);
+}
+
+/* Whether the loop may stop: main has ended and every task with it. */
+static bool finished(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    if (!atomic_load_explicit(&rt->main_done, memory_order_relaxed))
+        return false;
+    if (!rt->shared)
+        return w->nlive == 0;
+    knit__lock(w);
+    bool done = rt->nlive == 0;
+    knit__unlock(w);
+    return done;
+}
+
+/* Milliseconds (real time) left before the cancelled tasks are
+ * abandoned, or -1 when there is no such deadline (yet). */
+static int64_t shutdown_left(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    if (rt->cfg.shutdown_ms < 0 || w->id != 0 ||
+        !atomic_load_explicit(&rt->main_done, memory_order_relaxed))
+        return -1;
+    knit__lock(w);
+    int64_t at = rt->shutdown_cancelled ? rt->shutdown_at : -1;
+    knit__unlock(w);
+    if (at < 0)
+        return -1;
+    int64_t left = at + rt->cfg.shutdown_ms - monotonic_ms();
+    return left > 0 ? left : 0;
+}
+
+/* A poll timeout no longer than the shutdown deadline (worker 0). */
+static int64_t cap_timeout(struct knit_worker *w, int64_t timeout)
+{
+    int64_t left = shutdown_left(w);
+    if (left >= 0 && (timeout < 0 || timeout > left))
+        return left;
+    return timeout;
+}
+
+/* Several workers: sleeps in the driver up to @timeout unless there is
+ * work to take (park/unpark: newq.c). */
+static void io_poll_idle(struct knit_worker *w, int64_t timeout)
+{
+    timeout = cap_timeout(w, timeout);
+    if (!w->rt->shared || timeout == 0) {
+        io_poll(w, timeout);
+        return;
+    }
+    if (!knit__idle_enter(w)) {
+        io_poll(w, 0);
+        return;
+    }
+    io_poll(w, timeout);
+    knit__idle_leave(w);
+}
+
+/* Idle on the manual clock: let ready I/O and requests in, then jump
+ * straight to the next timer. With no timer, only I/O, the inbox or (with
+ * several workers) another worker can wake us. */
+static void manual_idle(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    io_poll(w, 0);
+    if (!knit_list_is_empty(&w->runq))
+        return;
+    if (rt->shared) {
+        if (!knit__manual_idle(w, knit__wheel_next(&w->wheel)))
+            io_poll(w, cap_timeout(w, -1));
+        knit__idle_leave(w);
+        knit__clock_refresh(w);
+        timers_advance(w);
+        return;
+    }
+    if (rt->blocking_inflight > 0) {
+        /* Work outside the loop is in flight: not idle yet. */
+        io_poll(w, cap_timeout(w, -1));
+        return;
+    }
+    int64_t next = knit__wheel_next(&w->wheel);
+    if (next >= 0) {
+        if (next > atomic_load(&rt->manual_now))
+            atomic_store(&rt->manual_now, next);
+        knit__clock_refresh(w);
+        timers_advance(w);
+        return;
+    }
+    io_poll(w, cap_timeout(w, -1));
 }
 
 /* Polls the driver and timers once; blocks when nothing is runnable. */
@@ -377,11 +551,13 @@ static void poll_events(struct knit_worker *w)
 {
     struct knit_rt *rt = w->rt;
     w->lifo_streak = 0;
+    knit__lock(w);
     knit__remote_drain(w);
-    if (rt->main_done && w->nlive == 0)
+    knit__unlock(w);
+    if (finished(w))
         return; /* the drain ended the last task (a blocking job): done */
     knit__clock_refresh(w);
-    knit__wheel_advance(&w->wheel, w->now);
+    timers_advance(w);
     if (w->now - w->last_trim >= TRIM_PERIOD_MS) {
         /* Spread the page give-backs of spare stacks over time. */
         w->last_trim = w->now;
@@ -393,33 +569,57 @@ static void poll_events(struct knit_worker *w)
         return;
     }
     if (rt->manual) {
-        /* Idle on the manual clock: let ready I/O and requests in, then
-         * jump straight to the next timer. With no timer, only I/O or the
-         * inbox can wake us. */
-        io_poll(w, 0);
-        if (!knit_list_is_empty(&w->runq))
-            return;
-        if (rt->blocking_inflight > 0) {
-            /* Work outside the loop is in flight: not idle yet. */
-            io_poll(w, -1);
-            return;
-        }
-        int64_t next = knit__wheel_next(&w->wheel);
-        if (next >= 0) {
-            if (next > rt->manual_now)
-                rt->manual_now = next;
-            knit__clock_refresh(w);
-            knit__wheel_advance(&w->wheel, w->now);
-            return;
-        }
-        io_poll(w, -1);
+        manual_idle(w);
         return;
     }
     int64_t next = knit__wheel_next(&w->wheel);
     int64_t timeout = next < 0 ? -1 : (next > w->now ? next - w->now : 0);
-    io_poll(w, timeout);
+    io_poll_idle(w, timeout);
     knit__clock_refresh(w);
-    knit__wheel_advance(&w->wheel, w->now);
+    timers_advance(w);
+}
+
+/* Several workers: the next task of a newq (its own, or stolen). */
+static struct knit_task *take_new(struct knit_worker *w)
+{
+    struct knit_task *t;
+    while ((t = knit__newq_take(w)) != NULL)
+        if (attach_stack(w, t))
+            return t;
+    return NULL;
+}
+
+/* Main returned: cancel what is left (once, by the first worker to see
+ * it) and wait for it. */
+static void shutdown_once(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    knit__lock(w);
+    if (!rt->shutdown_cancelled) {
+        rt->shutdown_cancelled = true;
+        rt->shutdown_at = monotonic_ms();
+        for (int i = 0; i < rt->nworkers; i++)
+            knit__cancel_all(&rt->workers[i]);
+    }
+    knit__unlock(w);
+}
+
+/* Past the shutdown deadline: list what is stuck and let every loop go.
+ * Worker 0 decides; the others follow rt->abandoned. */
+static bool abandon_due(struct knit_worker *w)
+{
+    struct knit_rt *rt = w->rt;
+    if (atomic_load(&rt->abandoned))
+        return true;
+    if (shutdown_left(w) != 0)
+        return false;
+    knit__lock(w);
+    knit__dump_stuck(rt);
+    atomic_store(&rt->abandoned, true);
+    if (rt->shared)
+        knit__wake_idle(rt, rt->nworkers);
+    knit__unlock(w);
+    return true;
 }
 
 void knit__worker_loop(struct knit_worker *w)
@@ -427,24 +627,27 @@ void knit__worker_loop(struct knit_worker *w)
     struct knit_rt *rt = w->rt;
     for (;;) {
         reap_dead(w);
-        if (rt->main_done) {
-            if (w->nlive == 0)
+        if (atomic_load_explicit(&rt->main_done, memory_order_relaxed)) {
+            if (finished(w))
                 break;
-            if (!rt->shutdown_cancelled) {
-                /* Main returned: cancel what is left and wait for it. */
-                rt->shutdown_cancelled = true;
-                knit__cancel_all(w);
-                continue;
-            }
+            shutdown_once(w);
+            if (abandon_due(w))
+                break;
         }
         /* Poll when idle or every KNIT_POLL_EVERY switches, not on every
          * return here (a task ending comes back here each time). */
-        if (knit_list_is_empty(&w->runq) ||
-            w->ticks - w->polled_at >= KNIT_POLL_EVERY) {
+        bool due = w->ticks - w->polled_at >= KNIT_POLL_EVERY;
+        if (knit_list_is_empty(&w->runq) || due) {
             w->polled_at = w->ticks;
             poll_events(w);
         }
-        struct knit_task *t = runq_pop(w);
+        /* Now and then a task not yet started goes first, so that two
+         * tasks passing work back and forth cannot hold the newq back. */
+        struct knit_task *t = NULL;
+        if (due && rt->shared)
+            t = take_new(w);
+        if (!t)
+            t = runq_pop(w);
         if (t)
             switch_to_task(w, &w->sched, t, false);
     }

@@ -4,9 +4,21 @@
  * the scheduler operations every other area uses (make a task runnable,
  * park the running one, read the clock).
  *
- * Threading today: one worker thread runs every task of a runtime, so the
- * structures below are worker-local and take no locks. Fields that other
- * threads will touch once the multi-worker scheduler lands are marked.
+ * Threading. With one worker (cfg.workers == 1) every structure is
+ * worker-local and nothing is locked. With several, the rule is:
+ *
+ *   - A started task belongs to one worker for good. Only that worker
+ *     switches to it, pushes it on its run queue (runq), arms its timers
+ *     and its fds. Anyone else who makes it runnable posts its wake_remote
+ *     to the owner's inbox (knit__ready).
+ *   - Everything that tasks of different workers share (wait lists, waiter
+ *     claims, primitives' state, groups, joins, task lifecycle, the
+ *     queues of tasks not yet started) is read and written under the one
+ *     runtime lock, rt->lock (knit__lock). The lock is never held across a
+ *     park: knit__park releases it and takes it again when resumed.
+ *   - A scope of a task on another worker is fired by setting its error
+ *     and posting the task's poke: the owner does the rest (cancel hooks
+ *     touch the owner's wheel and driver).
  */
 #ifndef KNIT_CORE_SCHED_H
 #define KNIT_CORE_SCHED_H
@@ -47,7 +59,7 @@ struct knit_scope_impl {
     struct knit_task *task;         /* the task it belongs to */
     struct knit_timer timer;        /* the deadline, when one is set */
     int64_t deadline;               /* KNIT_FOREVER or absolute ms */
-    int err;                        /* 0, -ETIMEDOUT or -ECANCELED */
+    _Atomic int err; /* 0, -ETIMEDOUT or -ECANCELED; set by any worker */
     bool shield;                    /* hides the enclosing scopes */
     bool token_linked;              /* token_w is on a token's list */
     struct knit_waiter token_w;     /* knit_scope_link_token's listener */
@@ -68,15 +80,22 @@ struct knit_task {
     struct knit_stack stack;       /* its stack, until it ends */
     struct knit_worker *worker;    /* the worker it runs on */
     struct knit_list run_link;     /* on worker->runq; worker-local */
+    /* Written by its worker without the lock; kept apart from the flags
+     * below, which are written under it (a compiler may read neighbouring
+     * bytes together). */
+    bool queued; /* on a run queue or newq (run_link linked) */
+    /* enum knit_task_state. Its worker moves it between RUNNING, RUNNABLE
+     * and PARKED without the lock, others look for NEW or DONE under it:
+     * atomic, stored relaxed (knit__task_set_state). */
+    _Atomic uint8_t state;
+    uint8_t pad_[6];
     struct knit_list all_link;     /* on worker->tasks until freed */
     knit_fn fn;                    /* the body */
     void *arg;                     /* its argument */
     int result;                    /* fn's result once DONE */
-    uint8_t state;                 /* enum knit_task_state */
     bool detached;                 /* freed when it ends */
     bool joined;                   /* a join has taken the result */
     bool lazy;                     /* waits for knit_task_start/join */
-    bool queued;                   /* on a run queue (run_link linked) */
     struct knit_waiter *waiter;    /* what it is parked on, if PARKED */
     struct knit_waiter *joiner;    /* the task waiting in knit_join */
     struct knit_scope_impl *scope; /* innermost entered scope */
@@ -92,6 +111,15 @@ struct knit_task {
     bool blocking;             /* a knit_spawn_blocking job: no stack */
     uint8_t pool_class;        /* blocking job: enum knit_pool_class */
     struct knit_remote remote; /* blocking job: its completion message */
+    /* Several workers only. */
+    struct knit_remote wake_remote; /* readies it from another worker */
+    struct knit_remote poke_remote; /* "a scope of yours fired" */
+    bool poke_pending;              /* poke_remote is posted (rt lock) */
+    bool free_after_poke;           /* freed while poked: the poke frees */
+    bool released;      /* its stack is given back (release, sched.c) */
+    bool free_after_release; /* freed before that: release frees */
+    bool in_newq;                   /* on some worker's newq (rt lock) */
+    bool pinned;                    /* knit_spawn_on: never migrates */
 };
 
 struct knit_worker {
@@ -130,6 +158,16 @@ struct knit_worker {
     struct knit_remote *inbox_head;
     struct knit_remote *inbox_tail;
     atomic_bool inbox_pending; /* inbox_head != NULL, readable unlocked */
+    /* Several workers only. */
+    unsigned locked;         /* knit__lock depth of the running context */
+    struct knit_list newq;   /* spawned, not started, stealable (rt lock) */
+    uint64_t nnew;           /* entries on newq (rt lock) */
+    bool idle;               /* parked in its driver, wants a wake (rt lock) */
+    int64_t next_timer;      /* manual clock: its next timer when idle */
+    pthread_t thread;        /* workers 1..n-1 */
+    bool thread_started;
+    uint64_t steals;         /* tasks it took from others' newq */
+    uint64_t stolen;         /* tasks others took from its newq */
 };
 
 /* The worker's xorshift64 generator: cfg.seed fixes the sequence, hence
@@ -148,15 +186,21 @@ struct knit_rt {
     knit_config cfg;             /* normalised configuration */
     struct knit_worker *workers; /* cfg.workers entries */
     int nworkers;
+    bool shared; /* nworkers > 1: take rt->lock (see the top) */
+    pthread_mutex_t lock; /* the runtime lock */
+    uint64_t nlive; /* tasks not yet DONE, all workers (rt lock) */
+    int nidle;      /* workers with idle set (rt lock) */
     struct knit_task *main; /* the first task */
     int main_result;
-    bool main_done;
+    atomic_bool main_done;
     bool shutdown_cancelled;     /* remaining tasks have been cancelled */
+    int64_t shutdown_at;         /* monotonic ms when that happened */
+    atomic_bool abandoned;       /* cfg.shutdown_ms passed: loops stop */
     bool manual;                 /* KNIT_CLOCK_MANUAL */
-    int64_t manual_now;          /* the manual clock */
+    _Atomic int64_t manual_now;  /* the manual clock; written under lock */
     uint64_t spawned;            /* tasks spawned */
     struct knit_pool *pools;     /* blocking pools, one per class */
-    int blocking_inflight;       /* blocking jobs queued or running */
+    int blocking_inflight;       /* blocking jobs queued or running (lock) */
     atomic_uint_fast64_t stalls; /* stall reports */
     pthread_t monitor;           /* the stall monitor thread */
     bool monitor_running;
@@ -181,7 +225,50 @@ static inline struct knit_task *knit__task(void)
     return w ? w->current : NULL;
 }
 
-/* Makes @t runnable (it must be NEW-but-started, or PARKED). */
+/*
+ * The runtime lock (see the top). A no-op with one worker; re-entrant
+ * within one context (w->locked counts); released across knit__park.
+ * Every shared primitive's operation runs between the two.
+ */
+static inline void knit__lock(struct knit_worker *w)
+{
+    if (w && w->rt->shared && w->locked++ == 0)
+        pthread_mutex_lock(&w->rt->lock);
+}
+
+static inline void knit__unlock(struct knit_worker *w)
+{
+    if (w && w->rt->shared && --w->locked == 0)
+        pthread_mutex_unlock(&w->rt->lock);
+}
+
+/* The value of @expr, evaluated under the runtime lock: the public
+ * wrapper of a primitive's operation is `return KNIT_LOCKED(op(...));`. */
+#define KNIT_LOCKED(expr)                                                      \
+    __extension__({                                                            \
+        struct knit_worker *knit_lw_ = knit__worker();                         \
+        knit__lock(knit_lw_);                                                  \
+        __typeof__(expr) knit_lr_ = (expr);                                    \
+        knit__unlock(knit_lw_);                                                \
+        knit_lr_;                                                              \
+    })
+
+/* Runs the statement @stmt under the runtime lock. */
+#define KNIT_LOCKED_VOID(stmt)                                                 \
+    do {                                                                       \
+        struct knit_worker *knit_lw_ = knit__worker();                         \
+        knit__lock(knit_lw_);                                                  \
+        stmt;                                                                  \
+        knit__unlock(knit_lw_);                                                \
+    } while (0)
+
+static inline void knit__task_set_state(struct knit_task *t, int state)
+{
+    atomic_store_explicit(&t->state, (uint8_t)state, memory_order_relaxed);
+}
+
+/* Makes @t runnable (it must be NEW-but-started, or PARKED). From another
+ * worker, posts it to its own. */
 void knit__ready(struct knit_task *t);
 
 /*
@@ -232,8 +319,11 @@ static inline int knit__coop_enter(struct knit_worker *w, struct knit_task *t)
 /* Prepares @t's root scope. */
 void knit__scope_root_init(struct knit_task *t);
 
-/* Fires @s with @err (first error wins) and wakes its task if needed. */
+/* Fires @s with @err (first error wins) and wakes its task if needed
+ * (rt lock). */
 void knit__scope_fire(struct knit_scope_impl *s, int err);
+/* Asks @t's worker to re-check @t's scopes (rt lock). */
+void knit__task_poke(struct knit_task *t);
 
 /* Task lifecycle pieces shared by task.c, sched.c and group.c. */
 struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
@@ -242,6 +332,9 @@ void knit__task_free(struct knit_task *t);
 void knit__group_task_done(struct knit_task *t);
 void knit__task_prepare(struct knit_task *t);     /* context for first run */
 void knit__task_enqueue_new(struct knit_task *t); /* queue a NEW task */
+/* Queues the NEW task @t on its own worker's run queue, which must be the
+ * caller's: it will not migrate. */
+void knit__task_place_local(struct knit_task *t);
 /* Ends a task that never ran (cancelled before start) with @result. */
 void knit__task_finish_unstarted(struct knit_task *t, int result);
 /* Ends @t, which is not running on its own stack (unstarted, or a
@@ -255,6 +348,17 @@ void knit__blocking_cancel(struct knit_task *t);
 void knit__locals_run_dtors(struct knit_task *t);
 void knit__task_cache_fini(struct knit_worker *w);
 void knit__cancel_all(struct knit_worker *w); /* shutdown */
+
+/* Several workers (newq.c; all under no lock unless said). */
+void knit__newq_push(struct knit_task *t);             /* a NEW task */
+struct knit_task *knit__newq_take(struct knit_worker *w); /* or steal */
+void knit__wake_idle(struct knit_rt *rt, int n); /* rt lock held */
+/* Marks @w idle unless there is work; false when there is. */
+bool knit__idle_enter(struct knit_worker *w);
+void knit__idle_leave(struct knit_worker *w);
+/* Manual clock: @w is idle with its next timer at @next_timer (-1:
+ * none); true when the clock moved or there is work (go round again). */
+bool knit__manual_idle(struct knit_worker *w, int64_t next_timer);
 
 /* Re-reads the clock (monotonic or manual) into w->now. */
 void knit__clock_refresh(struct knit_worker *w);
@@ -285,6 +389,9 @@ static inline void knit__sigset_async(sigset_t *set)
 
 /* Restores what knit_signal_wait changed on @w's thread (net/signal.c). */
 void knit__signal_fini(struct knit_worker *w);
+
+/* Lists the tasks still live after cfg.shutdown_ms on stderr (rt lock). */
+void knit__dump_stuck(struct knit_rt *rt);
 
 /* Stall monitor (monitor.c). */
 int knit__monitor_start(struct knit_rt *rt);

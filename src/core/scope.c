@@ -61,19 +61,54 @@ static bool is_visible(const struct knit_task *t,
     return false;
 }
 
-void knit__scope_fire(struct knit_scope_impl *s, int err)
+/* Cancels what @t is parked on, if a fired scope can see it (its own
+ * worker, rt lock). t->waiter is NULL once someone claimed the wait. */
+static void interrupt(struct knit_task *t, int err)
 {
-    if (s->err)
-        return;
-    s->err = err;
-    struct knit_task *t = s->task;
-    knit__wheel_cancel(&t->worker->wheel, &s->timer);
     struct knit_waiter *w = t->waiter;
-    if (t->state == KNIT_TASK_PARKED && w && is_visible(t, s)) {
+    if (t->state == KNIT_TASK_PARKED && w) {
         if (w->cancel)
             w->cancel(w);
         knit__wake(w, err);
     }
+}
+
+static void poke_run(struct knit_remote *r)
+{
+    struct knit_task *t = knit_container_of(r, struct knit_task, poke_remote);
+    t->poke_pending = false;
+    if (t->free_after_poke) {
+        knit__task_free(t);
+        return;
+    }
+    int err = knit__scope_err(t);
+    if (err)
+        interrupt(t, err);
+}
+
+void knit__task_poke(struct knit_task *t)
+{
+    if (t->poke_pending || t->state == KNIT_TASK_DONE)
+        return;
+    t->poke_pending = true;
+    knit__remote_post(t->worker, &t->poke_remote, poke_run);
+}
+
+void knit__scope_fire(struct knit_scope_impl *s, int err)
+{
+    int none = 0;
+    if (!atomic_compare_exchange_strong(&s->err, &none, err))
+        return; /* the first error wins */
+    struct knit_task *t = s->task;
+    if (t->worker->rt->shared && t->worker != knit__worker()) {
+        /* Its wheel and driver are its worker's: that worker does the
+         * rest. The deadline timer, if any, finds the error set. */
+        knit__task_poke(t);
+        return;
+    }
+    knit__wheel_cancel(&t->worker->wheel, &s->timer);
+    if (is_visible(t, s))
+        interrupt(t, err);
 }
 
 static void deadline_fired(struct knit_timer *tm)
@@ -108,10 +143,12 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
     x->shield = shield;
     x->token_linked = false;
     knit_list_init(&x->timer.link);
+    struct knit_worker *w = t->worker;
+    knit__lock(w); /* a poke may walk the chain */
     t->scope = x;
+    knit__unlock(w);
     if (x->deadline == KNIT_FOREVER)
         return;
-    struct knit_worker *w = t->worker;
     if (x->deadline <= knit__now(w))
         x->err = -ETIMEDOUT;
     else
@@ -135,16 +172,22 @@ int knit_scope_exit(knit_scope *s)
     if (!t || t->scope != x)
         knit__panic("knit_scope_exit: the scope is not the innermost scope "
                     "of the calling task (exited out of order or twice?)");
-    knit__wheel_cancel(&t->worker->wheel, &x->timer);
+    struct knit_worker *w = t->worker;
+    knit__lock(w);
+    knit__wheel_cancel(&w->wheel, &x->timer);
     if (x->token_linked)
         knit_list_remove(&x->token_w.link);
     t->scope = x->parent;
+    knit__unlock(w);
     return x->err;
 }
 
 void knit_scope_cancel(knit_scope *s)
 {
+    struct knit_worker *w = knit__worker();
+    knit__lock(w);
     knit__scope_fire(impl(s), -ECANCELED);
+    knit__unlock(w);
 }
 
 bool knit_scope_is_fired(const knit_scope *s)

@@ -96,8 +96,17 @@ static struct knit_task *task_alloc(struct knit_worker *w)
 #endif
 }
 
+/* Frees @t's struct (rt lock). A poke still in flight frees it instead. */
 void knit__task_free(struct knit_task *t)
 {
+    if (knit_unlikely(t->poke_pending)) {
+        t->free_after_poke = true;
+        return;
+    }
+    if (knit_unlikely(t->state == KNIT_TASK_DONE && !t->released)) {
+        t->free_after_release = true; /* its worker has not reaped it */
+        return;
+    }
     struct knit_worker *w = t->worker;
     /* The stall monitor may be reading t's id and name right now (it
      * reads only a task it saw running, and t stopped running before it
@@ -138,13 +147,17 @@ void knit__task_cache_fini(struct knit_worker *w)
 struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
                                            void *arg)
 {
+    struct knit_worker *self = knit__worker();
+    knit__lock(self);
     struct knit_task *t = task_alloc(w);
-    if (!t)
+    if (!t) {
+        knit__unlock(self);
         return NULL;
+    }
     t->worker = w;
     t->fn = fn;
     t->arg = arg;
-    t->state = KNIT_TASK_NEW;
+    knit__task_set_state(t, KNIT_TASK_NEW);
     t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
     knit_list_init(&t->run_link);
     knit_list_init(&t->group_link);
@@ -152,7 +165,9 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
     knit_list_push_back(&w->tasks, &t->all_link);
     w->ntasks++;
     w->nlive++;
+    w->rt->nlive++;
     w->rt->spawned++;
+    knit__unlock(self);
     return t;
 }
 
@@ -181,6 +196,53 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
     return t;
 }
 
+/* knit_spawn_on's hand-over: @t joins its worker's run queue there. */
+static void place(struct knit_remote *r)
+{
+    struct knit_task *t = knit_container_of(r, struct knit_task, wake_remote);
+    if (t->state == KNIT_TASK_NEW && !t->queued && !t->lazy)
+        knit__task_place_local(t);
+}
+
+knit_task *knit_spawn_on(int worker, const knit_task_opts *o, knit_fn fn,
+                         void *arg)
+{
+    struct knit_worker *self = knit__worker();
+    if (!self)
+        knit__panic("knit_spawn_on called outside a knit runtime");
+    struct knit_rt *rt = self->rt;
+    if (worker < 0 || worker >= rt->nworkers) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct knit_worker *to = &rt->workers[worker];
+    knit_task_opts opts = o ? *o : (knit_task_opts){0};
+    bool lazy = opts.lazy;
+    opts.lazy = true; /* queued below, on @to, not on a newq */
+    struct knit_task *t = knit__spawn(to, &opts, fn, arg);
+    if (!t) {
+        errno = fn ? ENOMEM : EINVAL;
+        return NULL;
+    }
+    knit__lock(self);
+    t->pinned = true;
+    t->lazy = lazy;
+    if (!lazy) {
+        if (to == self)
+            knit__task_place_local(t);
+        else
+            knit__remote_post(to, &t->wake_remote, place);
+    }
+    knit__unlock(self);
+    return t;
+}
+
+int knit_worker_id(void)
+{
+    struct knit_worker *w = knit__worker();
+    return w ? w->id : -1;
+}
+
 static struct knit_worker *worker_or_panic(const char *what)
 {
     struct knit_worker *w = knit__worker();
@@ -203,10 +265,18 @@ void knit_task_start(knit_task *t)
 {
     if (t->blocking)
         return;
+    struct knit_worker *w = knit__worker();
+    knit__lock(w);
     if (t->lazy && t->state == KNIT_TASK_NEW && !t->queued) {
         t->lazy = false;
-        knit__task_enqueue_new(t);
+        if (!t->pinned)
+            knit__task_enqueue_new(t);
+        else if (t->worker == w)
+            knit__task_place_local(t);
+        else
+            knit__remote_post(t->worker, &t->wake_remote, place);
     }
+    knit__unlock(w);
 }
 
 static void join_cancel(struct knit_waiter *w)
@@ -216,7 +286,7 @@ static void join_cancel(struct knit_waiter *w)
         t->joiner = NULL;
 }
 
-int knit_join(knit_task *t)
+static int join_locked(knit_task *t)
 {
     if (t->joined || t->detached || t->group)
         knit__panic("knit_join on task %llu (\"%s\"), which is joined, "
@@ -248,7 +318,12 @@ int knit_join(knit_task *t)
     return r;
 }
 
-void knit_detach(knit_task *t)
+int knit_join(knit_task *t)
+{
+    return KNIT_LOCKED(join_locked(t));
+}
+
+static void detach_locked(knit_task *t)
 {
     if (t->joined || t->detached || t->group)
         knit__panic("knit_detach on task %llu, which is joined, detached "
@@ -262,7 +337,12 @@ void knit_detach(knit_task *t)
     knit_task_start(t);
 }
 
-void knit_cancel(knit_task *t)
+void knit_detach(knit_task *t)
+{
+    KNIT_LOCKED_VOID(detach_locked(t));
+}
+
+static void cancel_locked(knit_task *t)
 {
     if (t->state == KNIT_TASK_DONE)
         return;
@@ -270,13 +350,23 @@ void knit_cancel(knit_task *t)
         knit__blocking_cancel(t);
         return;
     }
-    if (t->state == KNIT_TASK_NEW) {
-        /* Never ran: it ends now with -ECANCELED and never runs fn. */
+    /* A NEW task that is on a newq, on this worker's run queue or not
+     * started at all (lazy) never ran: it ends now with -ECANCELED and
+     * never runs fn. One that another worker is taking off a newq this
+     * instant sees the error before it would run fn (task_entry). */
+    if (t->state == KNIT_TASK_NEW &&
+        (t->in_newq || !t->worker->rt->shared || t->lazy ||
+         (t->worker == knit__worker() && t->queued))) {
         t->root.err = -ECANCELED;
         knit__task_finish_unstarted(t, -ECANCELED);
         return;
     }
     knit__scope_fire(&t->root, -ECANCELED);
+}
+
+void knit_cancel(knit_task *t)
+{
+    KNIT_LOCKED_VOID(cancel_locked(t));
 }
 
 void knit__cancel_all(struct knit_worker *w)
@@ -287,7 +377,7 @@ void knit__cancel_all(struct knit_worker *w)
         struct knit_task *t = knit_container_of(it, struct knit_task, all_link);
         /* A NEW task is finished (and maybe freed) on the spot, so the
          * safe iterator must not look at it again: tmp was read first. */
-        knit_cancel(t);
+        cancel_locked(t);
     }
 }
 

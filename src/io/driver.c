@@ -59,9 +59,14 @@ void knit__io_ready(struct knit_io_wait *w, int revents)
     /* revents < 0: the wait failed (-EBADF: knit_close). */
     w->revents = revents;
     w->io->armed--;
-    /* Readiness is not consumed: a select case that lost leaves no trace. */
+    /* Readiness is not consumed: a select case that lost leaves no trace.
+     * The claim is under the runtime lock: the select's other cases may
+     * be claimed from other workers. */
+    struct knit_worker *self = knit__worker();
+    knit__lock(self);
     if (knit__waiter_claim(&w->w))
         knit__wake(&w->w, revents);
+    knit__unlock(self);
 }
 
 int knit__io_evfd_signal(int evfd)
@@ -82,7 +87,9 @@ void knit__io_evfd_drain(int evfd)
 void knit__io_own(int fd)
 {
     struct knit_worker *w = knit__worker();
-    if (w && w->io.ops->own)
+    /* With several workers a socket may be waited on from any of them,
+     * so each wait registers it one-shot in its own worker's driver. */
+    if (w && w->io.ops->own && !w->rt->shared)
         w->io.ops->own(&w->io, fd);
 }
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "core/list.h"
@@ -45,8 +46,11 @@ struct knit_io_op {
     struct knit_io *io;
     int opcode;    /* KNIT_IO_OP_* */
     int fd;
-    void *buf;
+    void *buf;     /* READ: filled; SEND: sent from */
     size_t len;
+    struct sockaddr *addr; /* ACCEPT: the peer's address, or NULL */
+    socklen_t *addrlen;    /* ACCEPT: its size, in and out */
+    int flags;             /* ACCEPT: accept4's flags */
     int res;         /* the completion's result */
     uint32_t handle; /* the backend's name for it */
     bool done;       /* the completion arrived */
@@ -54,7 +58,11 @@ struct knit_io_op {
     bool forgotten;  /* knit_close'd under it: report -EBADF */
 };
 
-enum { KNIT_IO_OP_READ = 1 };
+enum {
+    KNIT_IO_OP_READ = 1, /* read(2) at the file position */
+    KNIT_IO_OP_SEND,     /* send(2) with MSG_NOSIGNAL (sockets only) */
+    KNIT_IO_OP_ACCEPT,   /* accept4(2); the result is the new fd */
+};
 
 struct knit_io_ops {
     const char *name; /* "epoll", "uring" */

@@ -201,7 +201,7 @@ static int ur_arm(struct knit_io *io, struct knit_io_wait *w)
 static int ur_submit(struct knit_io *io, struct knit_io_op *op)
 {
     struct uring_state *s = io->state;
-    if (op->opcode != KNIT_IO_OP_READ)
+    if (op->opcode < KNIT_IO_OP_READ || op->opcode > KNIT_IO_OP_ACCEPT)
         return -ENOSYS;
     struct fd_entry *fe = op->fd >= 0 ? fd_entry(s, op->fd) : NULL;
     uint32_t i = fe ? slot_get(s) : NO_SLOT;
@@ -214,9 +214,20 @@ static int ur_submit(struct knit_io *io, struct knit_io_op *op)
     }
     s->slots[i].op = op;
     s->slots[i].in_flight = true;
-    /* Offset -1: the file position, as read(2) (sockets and pipes have
-     * none). */
-    io_uring_prep_read(e, op->fd, op->buf, (unsigned)op->len, (uint64_t)-1);
+    switch (op->opcode) {
+    case KNIT_IO_OP_READ:
+        /* Offset -1: the file position, as read(2) (sockets and pipes
+         * have none). */
+        io_uring_prep_read(e, op->fd, op->buf, (unsigned)op->len,
+                           (uint64_t)-1);
+        break;
+    case KNIT_IO_OP_SEND:
+        io_uring_prep_send(e, op->fd, op->buf, op->len, MSG_NOSIGNAL);
+        break;
+    default:
+        io_uring_prep_accept(e, op->fd, op->addr, op->addrlen, op->flags);
+        break;
+    }
     io_uring_sqe_set_data64(e, tag(s, i));
     op->handle = i;
     knit_list_push_back(&fe->ops, &op->fd_link);

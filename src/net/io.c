@@ -71,26 +71,40 @@ static ssize_t try_read(struct io_call *c)
     return knit__net_sys_read(c->fd, c->buf, c->n);
 }
 
-ssize_t knit_read(int fd, void *buf, size_t n)
+/*
+ * A completion backend (io_uring): one try, then, on EAGAIN, the kernel
+ * does the I/O itself when the fd is ready (KNIT_IO_OP_READ or _SEND)
+ * instead of a wake-up and a second try.
+ */
+static ssize_t io_complete(const char *fn, struct io_call *c, int opcode,
+                           void *buf)
 {
-    struct io_call c = {.attempt = try_read, .fd = fd, .buf = buf, .n = n};
-    struct knit_io *io = knit__net_io();
-    if (!io || !io->ops->submit)
-        return io_retry("knit_read", &c, POLLIN);
-    /* A completion backend: one try, then let the kernel do the read
-     * when the data comes, instead of a wake-up and a second read. */
-    int err = knit__net_enter("knit_read");
+    int err = knit__net_enter(fn);
     if (err)
         return err;
     ssize_t r;
-    while ((r = try_read(&c)) == -EINTR)
+    while ((r = c->attempt(c)) == -EINTR)
         ;
-    if (r != -EAGAIN || n == 0)
+    if (r != -EAGAIN || c->n == 0)
         return r;
-    struct knit_io_op op = {
-        .opcode = KNIT_IO_OP_READ, .fd = fd, .buf = buf,
-        .len = n > UINT_MAX ? UINT_MAX : n};
-    return knit__io_op_run(io, &op);
+    struct knit_io_op op = {.opcode = opcode, .fd = c->fd, .buf = buf,
+                            .len = c->n > UINT_MAX ? UINT_MAX : c->n};
+    return knit__io_op_run(knit__net_io(), &op);
+}
+
+/* Whether the calling worker's backend completes I/O itself. */
+static bool completion_backend(void)
+{
+    struct knit_io *io = knit__net_io();
+    return io && io->ops->submit;
+}
+
+ssize_t knit_read(int fd, void *buf, size_t n)
+{
+    struct io_call c = {.attempt = try_read, .fd = fd, .buf = buf, .n = n};
+    if (!completion_backend())
+        return io_retry("knit_read", &c, POLLIN);
+    return io_complete("knit_read", &c, KNIT_IO_OP_READ, buf);
 }
 
 static ssize_t try_readv(struct io_call *c)
@@ -114,9 +128,22 @@ static ssize_t try_write(struct io_call *c)
     return r;
 }
 
+static ssize_t try_send(struct io_call *c)
+{
+    return knit__net_sys_send(c->fd, c->cbuf, c->n, MSG_NOSIGNAL);
+}
+
 ssize_t knit_write(int fd, const void *buf, size_t n)
 {
     struct io_call c = {.attempt = try_write, .fd = fd, .cbuf = buf, .n = n};
+    if (completion_backend()) {
+        /* Sockets only: the kernel's send takes MSG_NOSIGNAL, a write to
+         * a pipe would raise SIGPIPE. */
+        struct io_call s = {.attempt = try_send, .fd = fd, .cbuf = buf, .n = n};
+        ssize_t r = io_complete("knit_write", &s, KNIT_IO_OP_SEND, (void *)buf);
+        if (r != -ENOTSOCK)
+            return r;
+    }
     return io_retry("knit_write", &c, POLLOUT);
 }
 

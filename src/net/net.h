@@ -5,9 +5,8 @@
  * and name resolution with getaddrinfo flags for the socket constructors.
  *
  * The wrappers follow src/core/sys.h (-1/errno becomes -errno) and are
- * meant to move there, under knit__sys_* names, when the fault-injection
- * seam lands; they carry a net_ infix until then so that they cannot clash
- * with wrappers another area adds to sys.h meanwhile.
+ * the fault seam of the I/O calls (core/fault.h): each asks knit__fault
+ * first, so a test or a soak run can make it fail with a chosen errno.
  */
 #ifndef KNIT_NET_NET_H
 #define KNIT_NET_NET_H
@@ -21,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "core/sched.h"
 #include "io/driver.h"
 
@@ -31,6 +31,9 @@
  * knit_close. */
 static inline int knit__net_sys_socket(int domain, int type, int protocol)
 {
+    int fault = knit__fault(KNIT_FAULT_SOCKET);
+    if (knit_unlikely(fault))
+        return fault;
     int fd = socket(domain, type, protocol);
     if (fd >= 0 && (type & SOCK_NONBLOCK))
         knit__io_own(fd);
@@ -51,6 +54,9 @@ static inline int knit__net_sys_listen(int fd, int backlog)
 static inline int knit__net_sys_accept4(int fd, struct sockaddr *a,
                                         socklen_t *len, int flags)
 {
+    int fault = knit__fault(KNIT_FAULT_ACCEPT);
+    if (knit_unlikely(fault))
+        return fault;
     int c = accept4(fd, a, len, flags);
     if (c >= 0 && (flags & SOCK_NONBLOCK))
         knit__io_own(c);
@@ -60,7 +66,15 @@ static inline int knit__net_sys_accept4(int fd, struct sockaddr *a,
 static inline int knit__net_sys_connect(int fd, const struct sockaddr *a,
                                         socklen_t len)
 {
-    return connect(fd, a, len) < 0 ? -errno : 0;
+    int fault = knit__fault(KNIT_FAULT_CONNECT);
+    if (knit_unlikely(fault && fault != -EINTR))
+        return fault;
+    int r = connect(fd, a, len) < 0 ? -errno : 0;
+    /* A signal interrupts a connect after the kernel started it: the
+     * handshake goes on in the background, as for EINPROGRESS. */
+    if (knit_unlikely(fault) && (r == 0 || r == -EINPROGRESS))
+        return fault;
+    return r;
 }
 
 static inline int knit__net_sys_setsockopt(int fd, int level, int name,
@@ -88,6 +102,9 @@ static inline int knit__net_sys_shutdown(int fd, int how)
 
 static inline ssize_t knit__net_sys_read(int fd, void *buf, size_t n)
 {
+    int fault = knit__fault(KNIT_FAULT_READ);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = read(fd, buf, n);
     return r < 0 ? -errno : r;
 }
@@ -95,12 +112,18 @@ static inline ssize_t knit__net_sys_read(int fd, void *buf, size_t n)
 static inline ssize_t knit__net_sys_readv(int fd, const struct iovec *iov,
                                           int iovcnt)
 {
+    int fault = knit__fault(KNIT_FAULT_READ);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = readv(fd, iov, iovcnt);
     return r < 0 ? -errno : r;
 }
 
 static inline ssize_t knit__net_sys_write(int fd, const void *buf, size_t n)
 {
+    int fault = knit__fault(KNIT_FAULT_WRITE);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = write(fd, buf, n);
     return r < 0 ? -errno : r;
 }
@@ -108,6 +131,9 @@ static inline ssize_t knit__net_sys_write(int fd, const void *buf, size_t n)
 static inline ssize_t knit__net_sys_writev(int fd, const struct iovec *iov,
                                            int iovcnt)
 {
+    int fault = knit__fault(KNIT_FAULT_WRITE);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = writev(fd, iov, iovcnt);
     return r < 0 ? -errno : r;
 }
@@ -115,6 +141,9 @@ static inline ssize_t knit__net_sys_writev(int fd, const struct iovec *iov,
 static inline ssize_t knit__net_sys_send(int fd, const void *buf, size_t n,
                                          int flags)
 {
+    int fault = knit__fault(KNIT_FAULT_WRITE);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = send(fd, buf, n, flags);
     return r < 0 ? -errno : r;
 }
@@ -122,6 +151,9 @@ static inline ssize_t knit__net_sys_send(int fd, const void *buf, size_t n,
 static inline ssize_t knit__net_sys_sendmsg(int fd, const struct msghdr *m,
                                             int flags)
 {
+    int fault = knit__fault(KNIT_FAULT_WRITE);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = sendmsg(fd, m, flags);
     return r < 0 ? -errno : r;
 }
@@ -130,6 +162,9 @@ static inline ssize_t knit__net_sys_sendto(int fd, const void *buf, size_t n,
                                            int flags, const struct sockaddr *to,
                                            socklen_t tolen)
 {
+    int fault = knit__fault(KNIT_FAULT_WRITE);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = sendto(fd, buf, n, flags, to, tolen);
     return r < 0 ? -errno : r;
 }
@@ -138,6 +173,9 @@ static inline ssize_t knit__net_sys_recvfrom(int fd, void *buf, size_t n,
                                              int flags, struct sockaddr *from,
                                              socklen_t *fromlen)
 {
+    int fault = knit__fault(KNIT_FAULT_READ);
+    if (knit_unlikely(fault))
+        return fault;
     ssize_t r = recvfrom(fd, buf, n, flags, from, fromlen);
     return r < 0 ? -errno : r;
 }

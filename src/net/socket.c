@@ -286,6 +286,28 @@ int knit_tcp_listen(const char *host, int port, int backlog)
     return knit_tcp_listen_flags(host, port, backlog, 0);
 }
 
+/*
+ * With a completion backend, an accept that found nothing pending is
+ * handed to the kernel (KNIT_IO_OP_ACCEPT), which completes it when a
+ * connection comes: one system call fewer than a wake-up and a retry.
+ * Otherwise, and when the backend cannot, -EAGAIN (wait for readiness).
+ * A connection accepted after a cancel is still returned, not lost.
+ */
+static int accept_completion(int lfd, struct sockaddr_storage *ss,
+                             socklen_t *sl)
+{
+    struct knit_io *io = knit__net_io();
+    if (!io || !io->ops->submit)
+        return -EAGAIN;
+    struct knit_io_op op = {.opcode = KNIT_IO_OP_ACCEPT, .fd = lfd,
+                            .addr = (struct sockaddr *)ss, .addrlen = sl,
+                            .flags = SOCK_FLAGS};
+    ssize_t fd = knit__io_op_run(io, &op);
+    if (fd >= 0)
+        knit__io_own((int)fd);
+    return fd == -ENOSYS ? -EAGAIN : (int)fd;
+}
+
 int knit_tcp_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
 {
     int err = knit__net_enter("knit_tcp_accept");
@@ -298,6 +320,8 @@ int knit_tcp_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
         socklen_t sl = sizeof(ss);
         int fd =
             knit__net_sys_accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_FLAGS);
+        if (fd == -EAGAIN)
+            fd = accept_completion(lfd, &ss, &sl);
         if (fd >= 0) {
             /* accept4 filled ss (the analyzer does not see through the
              * wrapper's -errno convention). */

@@ -13,8 +13,8 @@
  * the barrier then needs another task to trip, exactly as if the cancelled
  * one had never come.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <errno.h>
 #include <string.h>
@@ -49,9 +49,8 @@ void knit_barrier_init(knit_barrier *b, unsigned n)
     impl(b)->n = n;
 }
 
-int knit_barrier_wait(knit_barrier *b)
+static int barrier_wait(struct barrier *x)
 {
-    struct barrier *x = impl(b);
     struct knit_task *t = knit__task();
     if (knit_unlikely(!t))
         knit__panic("knit_barrier_wait called outside a task");
@@ -68,4 +67,9 @@ int knit_barrier_wait(knit_barrier *b)
     knit__waiter_init(&w, "barrier", x, waiter_cancel);
     knit_list_push_back(&x->waiters, &w.link);
     return knit__wait(&w);
+}
+
+int knit_barrier_wait(knit_barrier *b)
+{
+    return KNIT_LOCKED(barrier_wait(impl(b)));
 }

@@ -10,9 +10,8 @@
  * mutex (a handed-over waiter is runnable, and scopes only cancel parked
  * waiters), so its cancel hook only unlinks it.
  *
- * Threading: a runtime runs all its tasks on one worker and tasks switch
- * only when they block, so no lock or atomic is needed here; the
- * multi-worker scheduler will have to revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,9 +45,8 @@ void knit_mutex_init(knit_mutex *m)
     memset(m, 0, sizeof(*m));
 }
 
-int knit_mutex_try_lock(knit_mutex *m)
+static int try_lock(struct mutex *x)
 {
-    struct mutex *x = impl(m);
     struct knit_task *t = self("knit_mutex_try_lock");
     if (x->owner)
         return -EAGAIN;
@@ -56,9 +54,13 @@ int knit_mutex_try_lock(knit_mutex *m)
     return 0;
 }
 
-int knit_mutex_lock(knit_mutex *m)
+int knit_mutex_try_lock(knit_mutex *m)
 {
-    struct mutex *x = impl(m);
+    return KNIT_LOCKED(try_lock(impl(m)));
+}
+
+static int lock(struct mutex *x)
+{
     struct knit_task *t = self("knit_mutex_lock");
     int err = knit__scope_err(t);
     if (knit_unlikely(err))
@@ -70,15 +72,19 @@ int knit_mutex_lock(knit_mutex *m)
     if (knit_unlikely(x->owner == t))
         knit__panic("knit_mutex_lock on a mutex the task already holds");
     struct knit_waiter w;
-    knit__waiter_init(&w, "mutex", m, knit__waiter_unlink);
+    knit__waiter_init(&w, "mutex", x, knit__waiter_unlink);
     knit_list_push_back(knit__wq_lazy(&x->waiters), &w.link);
     /* On success the unlocker has made us the owner. */
     return knit__wait(&w);
 }
 
-void knit_mutex_unlock(knit_mutex *m)
+int knit_mutex_lock(knit_mutex *m)
 {
-    struct mutex *x = impl(m);
+    return KNIT_LOCKED(lock(impl(m)));
+}
+
+static void unlock(struct mutex *x)
+{
     struct knit_task *t = knit__task();
     if (knit_unlikely(!x->owner || x->owner != t))
         knit__panic("knit_mutex_unlock of a mutex the caller does not hold "
@@ -92,7 +98,13 @@ void knit_mutex_unlock(knit_mutex *m)
         knit__wake(w, 0);
 }
 
+void knit_mutex_unlock(knit_mutex *m)
+{
+    KNIT_LOCKED_VOID(unlock(impl(m)));
+}
+
 bool knit_mutex_is_locked(const knit_mutex *m)
 {
-    return ((const struct mutex *)(const void *)m)->owner != NULL;
+    const struct mutex *x = (const struct mutex *)(const void *)m;
+    return KNIT_LOCKED(x->owner != NULL);
 }

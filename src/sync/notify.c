@@ -9,8 +9,8 @@
  * waiter that was woken with it is runnable, out of reach of its scope's
  * cancel hook, and returns 0 even when its scope fires before it runs.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <errno.h>
 #include <string.h>
@@ -50,7 +50,7 @@ void knit__notify_enqueue(knit_notify *n, struct knit_waiter *w)
     knit_list_push_back(knit__wq_lazy(&impl(n)->waiters), &w->link);
 }
 
-int knit_notify_wait(knit_notify *n)
+static int notify_wait(knit_notify *n)
 {
     struct knit_task *t = knit__task();
     if (knit_unlikely(!t))
@@ -66,7 +66,12 @@ int knit_notify_wait(knit_notify *n)
     return knit__wait(&w);
 }
 
-void knit_notify_one(knit_notify *n)
+int knit_notify_wait(knit_notify *n)
+{
+    return KNIT_LOCKED(notify_wait(n));
+}
+
+static void notify_one(knit_notify *n)
 {
     struct notify *x = impl(n);
     if (x->waiters.next && knit__wq_wake_one(&x->waiters, 0))
@@ -74,9 +79,19 @@ void knit_notify_one(knit_notify *n)
     x->permit = true;
 }
 
-void knit_notify_all(knit_notify *n)
+void knit_notify_one(knit_notify *n)
+{
+    KNIT_LOCKED_VOID(notify_one(n));
+}
+
+static void notify_all(knit_notify *n)
 {
     struct notify *x = impl(n);
     if (x->waiters.next)
         knit__wq_wake_all(&x->waiters, 0);
+}
+
+void knit_notify_all(knit_notify *n)
+{
+    KNIT_LOCKED_VOID(notify_all(n));
 }

@@ -12,8 +12,10 @@
  * nothing (a woken waiter is runnable, and scopes cancel parked waiters
  * only), so its cancel hook only unlinks it.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
+ * init itself runs without it (it is the caller's code, and may take
+ * long); the once stays RUNNING on its runner's behalf meanwhile.
  */
 #include <errno.h>
 #include <string.h>
@@ -68,51 +70,76 @@ void knit_once_init(knit_once *o)
     memset(o, 0, sizeof(*o));
 }
 
-int knit_once_call(knit_once *o, knit_fn init, void *arg)
+/*
+ * The first half of knit_once_call (rt lock): true when the caller must
+ * run init now, the once being RUNNING on its behalf; otherwise *@r is the
+ * call's result.
+ */
+static bool once_begin(struct once *x, struct knit_task *t, int *r)
 {
-    struct once *x = impl(o);
-    struct knit_task *t = knit__task();
-    if (knit_unlikely(!t))
-        knit__panic("knit_once_call called outside a task");
     int err = knit__scope_err(t);
-    if (knit_unlikely(err))
-        return err;
-    if (knit_likely(x->state == ONCE_DONE))
-        return x->result;
-    if (x->state == ONCE_RUNNING) {
-        if (knit_unlikely(x->runner == t))
-            knit__panic("knit_once_call from inside the once's own init");
-        struct knit_waiter w;
-        knit__waiter_init(&w, "once", x, knit__waiter_unlink);
-        knit_list_push_back(knit__wq_lazy(&x->waiters), &w.link);
-        err = knit__wait(&w);
-        if (err < 0)
-            return err;
-        if (err == DONE)
-            return x->result;
-        err = knit__scope_err(t);
-        if (err) {
-            pass_turn(x);
-            return err;
-        }
-    } else {
+    if (knit_unlikely(err)) {
+        *r = err;
+        return false;
+    }
+    if (knit_likely(x->state == ONCE_DONE)) {
+        *r = x->result;
+        return false;
+    }
+    if (x->state == ONCE_NEW) {
         x->state = ONCE_RUNNING;
         x->runner = t;
+        return true;
     }
-    int r = init(arg);
+    if (knit_unlikely(x->runner == t))
+        knit__panic("knit_once_call from inside the once's own init");
+    struct knit_waiter w;
+    knit__waiter_init(&w, "once", x, knit__waiter_unlink);
+    knit_list_push_back(knit__wq_lazy(&x->waiters), &w.link);
+    err = knit__wait(&w);
+    if (err != TURN) {
+        *r = err < 0 ? err : x->result; /* a scope's error, or DONE */
+        return false;
+    }
+    err = knit__scope_err(t);
+    if (err) {
+        pass_turn(x);
+        *r = err;
+        return false;
+    }
+    return true;
+}
+
+/* The second half (rt lock): records init's result @r. */
+static void once_end(struct once *x, int r)
+{
     if (r < 0) {
         pass_turn(x);
-        return r;
+        return;
     }
     x->state = ONCE_DONE;
     x->result = r;
     x->runner = NULL;
     if (x->waiters.next)
         knit__wq_wake_all(&x->waiters, DONE);
+}
+
+int knit_once_call(knit_once *o, knit_fn init, void *arg)
+{
+    struct once *x = impl(o);
+    struct knit_task *t = knit__task();
+    if (knit_unlikely(!t))
+        knit__panic("knit_once_call called outside a task");
+    int r;
+    if (!KNIT_LOCKED(once_begin(x, t, &r)))
+        return r;
+    r = init(arg);
+    KNIT_LOCKED_VOID(once_end(x, r));
     return r;
 }
 
 bool knit_once_is_done(const knit_once *o)
 {
-    return ((const struct once *)(const void *)o)->state == ONCE_DONE;
+    const struct once *x = (const struct once *)(const void *)o;
+    return KNIT_LOCKED(x->state == ONCE_DONE);
 }

@@ -12,8 +12,8 @@
  * every unlock and when a cancelled waiter leaves the queue: a writer that
  * gives up may let the readers queued behind it in.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <assert.h>
 #include <errno.h>
@@ -93,18 +93,16 @@ void knit_rwlock_init(knit_rwlock *l)
     memset(l, 0, sizeof(*l));
 }
 
-int knit_rwlock_try_read_lock(knit_rwlock *l)
+static int try_read_lock(struct rwlock *x)
 {
-    struct rwlock *x = impl(l);
     if (x->writer || has_waiters(x))
         return -EAGAIN;
     x->readers++;
     return 0;
 }
 
-int knit_rwlock_read_lock(knit_rwlock *l)
+static int read_lock(struct rwlock *x)
 {
-    struct rwlock *x = impl(l);
     struct knit_task *t = self("knit_rwlock_read_lock");
     int err = knit__scope_err(t);
     if (knit_unlikely(err))
@@ -119,18 +117,16 @@ int knit_rwlock_read_lock(knit_rwlock *l)
     return wait_for(x, false);
 }
 
-void knit_rwlock_read_unlock(knit_rwlock *l)
+static void read_unlock(struct rwlock *x)
 {
-    struct rwlock *x = impl(l);
     if (knit_unlikely(x->readers == 0))
         knit__panic("knit_rwlock_read_unlock of a rwlock not read-locked");
     if (--x->readers == 0)
         serve(x);
 }
 
-int knit_rwlock_try_write_lock(knit_rwlock *l)
+static int try_write_lock(struct rwlock *x)
 {
-    struct rwlock *x = impl(l);
     struct knit_task *t = self("knit_rwlock_try_write_lock");
     if (x->writer || x->readers || has_waiters(x))
         return -EAGAIN;
@@ -138,9 +134,8 @@ int knit_rwlock_try_write_lock(knit_rwlock *l)
     return 0;
 }
 
-int knit_rwlock_write_lock(knit_rwlock *l)
+static int write_lock(struct rwlock *x)
 {
-    struct rwlock *x = impl(l);
     struct knit_task *t = self("knit_rwlock_write_lock");
     int err = knit__scope_err(t);
     if (knit_unlikely(err))
@@ -154,12 +149,41 @@ int knit_rwlock_write_lock(knit_rwlock *l)
     return wait_for(x, true);
 }
 
-void knit_rwlock_write_unlock(knit_rwlock *l)
+static void write_unlock(struct rwlock *x)
 {
-    struct rwlock *x = impl(l);
     if (knit_unlikely(!x->writer || x->writer != knit__task()))
         knit__panic("knit_rwlock_write_unlock of a rwlock the caller has not "
                     "write-locked");
     x->writer = NULL;
     serve(x);
+}
+
+int knit_rwlock_try_read_lock(knit_rwlock *l)
+{
+    return KNIT_LOCKED(try_read_lock(impl(l)));
+}
+
+int knit_rwlock_read_lock(knit_rwlock *l)
+{
+    return KNIT_LOCKED(read_lock(impl(l)));
+}
+
+void knit_rwlock_read_unlock(knit_rwlock *l)
+{
+    KNIT_LOCKED_VOID(read_unlock(impl(l)));
+}
+
+int knit_rwlock_try_write_lock(knit_rwlock *l)
+{
+    return KNIT_LOCKED(try_write_lock(impl(l)));
+}
+
+int knit_rwlock_write_lock(knit_rwlock *l)
+{
+    return KNIT_LOCKED(write_lock(impl(l)));
+}
+
+void knit_rwlock_write_unlock(knit_rwlock *l)
+{
+    KNIT_LOCKED_VOID(write_unlock(impl(l)));
 }

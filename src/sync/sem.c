@@ -13,8 +13,8 @@
  * unlinks it and serves the queue again, since the new head may be
  * satisfiable with the permits that were kept for the one that left.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <assert.h>
 #include <errno.h>
@@ -79,9 +79,8 @@ void knit_sem_init(knit_sem *s, unsigned permits)
     impl(s)->permits = permits;
 }
 
-int knit_sem_try_acquire(knit_sem *s, unsigned n)
+static int try_acquire(struct sem *x, unsigned n)
 {
-    struct sem *x = impl(s);
     if (x->closed)
         return -EPIPE;
     if (n == 0)
@@ -92,16 +91,15 @@ int knit_sem_try_acquire(knit_sem *s, unsigned n)
     return 0;
 }
 
-int knit_sem_acquire(knit_sem *s, unsigned n)
+static int acquire(struct sem *x, unsigned n)
 {
-    struct sem *x = impl(s);
     struct knit_task *t = knit__task();
     if (knit_unlikely(!t))
         knit__panic("knit_sem_acquire called outside a task");
     int err = knit__scope_err(t);
     if (knit_unlikely(err))
         return err;
-    err = knit_sem_try_acquire(s, n);
+    err = try_acquire(x, n);
     if (err != -EAGAIN)
         return err;
     struct knit_waiter w;
@@ -112,18 +110,16 @@ int knit_sem_acquire(knit_sem *s, unsigned n)
     return knit__wait(&w);
 }
 
-void knit_sem_release(knit_sem *s, unsigned n)
+static void release(struct sem *x, unsigned n)
 {
-    struct sem *x = impl(s);
     if (knit_unlikely(x->permits + n < x->permits))
         knit__panic("knit_sem_release: the permit count overflows");
     x->permits += n;
     serve(x);
 }
 
-void knit_sem_close(knit_sem *s)
+static void sem_close(struct sem *x)
 {
-    struct sem *x = impl(s);
     if (x->closed)
         return;
     x->closed = true;
@@ -131,12 +127,33 @@ void knit_sem_close(knit_sem *s)
         knit__wq_wake_all(&x->waiters, -EPIPE);
 }
 
+int knit_sem_try_acquire(knit_sem *s, unsigned n)
+{
+    return KNIT_LOCKED(try_acquire(impl(s), n));
+}
+
+int knit_sem_acquire(knit_sem *s, unsigned n)
+{
+    return KNIT_LOCKED(acquire(impl(s), n));
+}
+
+void knit_sem_release(knit_sem *s, unsigned n)
+{
+    KNIT_LOCKED_VOID(release(impl(s), n));
+}
+
+void knit_sem_close(knit_sem *s)
+{
+    KNIT_LOCKED_VOID(sem_close(impl(s)));
+}
+
 bool knit_sem_is_closed(const knit_sem *s)
 {
-    return cimpl(s)->closed;
+    return KNIT_LOCKED(cimpl(s)->closed);
 }
 
 size_t knit_sem_available(const knit_sem *s)
 {
-    return (size_t)cimpl(s)->permits; /* size_t is 64 bits on knit's CPUs */
+    /* size_t is 64 bits on knit's CPUs */
+    return (size_t)KNIT_LOCKED(cimpl(s)->permits);
 }

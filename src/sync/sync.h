@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * What knit_select (src/chan/select.c) needs from the sync primitives:
- * a non-blocking attempt and a way to queue a select case's waiter. A
+ * a non-blocking attempt and a way to queue a select case's waiter, both
+ * called with the runtime lock held (they do not take it). A
  * queued waiter is removed with knit_list_remove(&w->link); waking always
  * goes through knit__wq_claim so that a select case that lost is skipped.
  * Also two wait-queue helpers that the primitives of src/sync share.
@@ -53,5 +54,8 @@ void knit__notify_enqueue(knit_notify *n, struct knit_waiter *w);
 
 /* Queues @w on @t's wait list; knit_token_cancel wakes it with 0. */
 void knit__token_enqueue(knit_token *t, struct knit_waiter *w);
+
+/* knit_token_is_cancelled without the lock. */
+bool knit__token_is_cancelled(const knit_token *t);
 
 #endif

@@ -15,8 +15,8 @@
  * iteratively (down to children, across to siblings, up through parents),
  * so a deep chain of tokens cannot overflow a task's small stack.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,6 +46,14 @@ static inline struct token *of_sibling(struct knit_list *n)
     return knit_container_of(n, struct token, sibling);
 }
 
+/* Links the new token @x under @p (rt lock: @p is shared). */
+static void adopt(struct token *p, struct token *x)
+{
+    knit_list_push_back(knit__wq_lazy(&p->children), &x->sibling);
+    x->parent = p;
+    x->cancelled = p->cancelled;
+}
+
 void knit_token_init(knit_token *t, knit_token *parent)
 {
     struct token *x = impl(t);
@@ -53,12 +61,8 @@ void knit_token_init(knit_token *t, knit_token *parent)
     knit_list_init(&x->children);
     knit_list_init(&x->sibling);
     knit_list_init(&x->waiters);
-    if (!parent)
-        return;
-    struct token *p = impl(parent);
-    knit_list_push_back(knit__wq_lazy(&p->children), &x->sibling);
-    x->parent = p;
-    x->cancelled = p->cancelled;
+    if (parent)
+        KNIT_LOCKED_VOID(adopt(impl(parent), x));
 }
 
 /* The first child of @x not yet cancelled, or NULL. */
@@ -86,9 +90,8 @@ static struct token *next_live_sibling(struct token *x)
     return NULL;
 }
 
-void knit_token_cancel(knit_token *t)
+static void cancel(struct token *root)
 {
-    struct token *root = impl(t);
     struct token *x = root;
     if (root->cancelled)
         return;
@@ -109,9 +112,19 @@ void knit_token_cancel(knit_token *t)
     }
 }
 
-bool knit_token_is_cancelled(const knit_token *t)
+void knit_token_cancel(knit_token *t)
+{
+    KNIT_LOCKED_VOID(cancel(impl(t)));
+}
+
+bool knit__token_is_cancelled(const knit_token *t)
 {
     return ((const struct token *)(const void *)t)->cancelled;
+}
+
+bool knit_token_is_cancelled(const knit_token *t)
+{
+    return KNIT_LOCKED(knit__token_is_cancelled(t));
 }
 
 void knit__token_enqueue(knit_token *t, struct knit_waiter *w)
@@ -119,7 +132,7 @@ void knit__token_enqueue(knit_token *t, struct knit_waiter *w)
     knit_list_push_back(knit__wq_lazy(&impl(t)->waiters), &w->link);
 }
 
-int knit_token_wait(knit_token *t)
+static int token_wait(knit_token *t)
 {
     struct knit_task *self = knit__task();
     if (knit_unlikely(!self))
@@ -135,9 +148,13 @@ int knit_token_wait(knit_token *t)
     return knit__wait(&w);
 }
 
-void knit_token_destroy(knit_token *t)
+int knit_token_wait(knit_token *t)
 {
-    struct token *x = impl(t);
+    return KNIT_LOCKED(token_wait(t));
+}
+
+static void destroy(struct token *x)
+{
     if (knit_unlikely(x->waiters.next && !knit_list_is_empty(&x->waiters)))
         knit__panic("knit_token_destroy of a token that tasks wait on");
     struct knit_list *n;
@@ -152,6 +169,11 @@ void knit_token_destroy(knit_token *t)
     x->parent = NULL;
 }
 
+void knit_token_destroy(knit_token *t)
+{
+    KNIT_LOCKED_VOID(destroy(impl(t)));
+}
+
 /* ---- scopes linked to a token (knit/scope.h) ------------------------- */
 
 static void token_fired(struct knit_waiter *w, int result)
@@ -163,12 +185,13 @@ static void token_fired(struct knit_waiter *w, int result)
     knit__scope_fire(x, -ECANCELED);
 }
 
-void knit_scope_link_token(knit_scope *s, struct knit_token *tok)
+/* Under the lock: a cancel on another worker may fire token_w at once,
+ * and knit_scope_exit unlinks it under the lock too. */
+static void link_token(struct knit_scope_impl *x, struct knit_token *tok)
 {
-    struct knit_scope_impl *x = (struct knit_scope_impl *)(void *)s;
     if (x->token_linked)
         knit__panic("knit_scope_link_token: the scope is linked already");
-    if (knit_token_is_cancelled(tok)) {
+    if (knit__token_is_cancelled(tok)) {
         knit__scope_fire(x, -ECANCELED);
         return;
     }
@@ -176,4 +199,9 @@ void knit_scope_link_token(knit_scope *s, struct knit_token *tok)
     x->token_w.wake_fn = token_fired;
     x->token_linked = true;
     knit__token_enqueue(tok, &x->token_w);
+}
+
+void knit_scope_link_token(knit_scope *s, struct knit_token *tok)
+{
+    KNIT_LOCKED_VOID(link_token((struct knit_scope_impl *)(void *)s, tok));
 }

@@ -7,8 +7,8 @@
  * add / wait starts on an empty queue and, unlike Go's WaitGroup, reuse
  * needs no care. A cancelled waiter only leaves the queue.
  *
- * Threading: one worker per runtime and cooperative switches, so no lock
- * or atomic is needed here; the multi-worker scheduler will revisit this.
+ * Threading: every public operation runs under the runtime lock (core/
+ * sched.h; a no-op with one worker), which a waiter releases while parked.
  */
 #include <errno.h>
 #include <string.h>
@@ -34,9 +34,8 @@ void knit_waitgroup_init(knit_waitgroup *wg)
     memset(wg, 0, sizeof(*wg));
 }
 
-void knit_waitgroup_add(knit_waitgroup *wg, int n)
+static void add(struct waitgroup *x, int n)
 {
-    struct waitgroup *x = impl(wg);
     if (knit_unlikely(x->count + n < 0))
         knit__panic("knit_waitgroup: negative counter (%lld%+d)",
                     (long long)x->count, n);
@@ -45,14 +44,18 @@ void knit_waitgroup_add(knit_waitgroup *wg, int n)
         knit__wq_wake_all(&x->waiters, 0);
 }
 
+void knit_waitgroup_add(knit_waitgroup *wg, int n)
+{
+    KNIT_LOCKED_VOID(add(impl(wg), n));
+}
+
 void knit_waitgroup_done(knit_waitgroup *wg)
 {
     knit_waitgroup_add(wg, -1);
 }
 
-int knit_waitgroup_wait(knit_waitgroup *wg)
+static int wg_wait(struct waitgroup *x)
 {
-    struct waitgroup *x = impl(wg);
     struct knit_task *t = knit__task();
     if (knit_unlikely(!t))
         knit__panic("knit_waitgroup_wait called outside a task");
@@ -67,7 +70,13 @@ int knit_waitgroup_wait(knit_waitgroup *wg)
     return knit__wait(&w);
 }
 
+int knit_waitgroup_wait(knit_waitgroup *wg)
+{
+    return KNIT_LOCKED(wg_wait(impl(wg)));
+}
+
 int64_t knit_waitgroup_count(const knit_waitgroup *wg)
 {
-    return ((const struct waitgroup *)(const void *)wg)->count;
+    const struct waitgroup *x = (const struct waitgroup *)(const void *)wg;
+    return KNIT_LOCKED(x->count);
 }

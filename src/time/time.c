@@ -63,9 +63,15 @@ void knit_clock_advance(int64_t ms)
         knit__panic("knit_clock_advance needs a KNIT_CLOCK_MANUAL runtime");
     if (ms <= 0)
         return;
-    w->rt->manual_now += ms;
+    knit__lock(w);
+    atomic_fetch_add(&w->rt->manual_now, ms);
     knit__clock_refresh(w);
     knit__wheel_advance(&w->wheel, w->now);
+    /* The other workers fire theirs when they next look at the clock;
+     * an idle one is woken to. */
+    if (w->rt->shared)
+        knit__wake_idle(w->rt, w->rt->nworkers);
+    knit__unlock(w);
 }
 
 /* ---- intervals --------------------------------------------------------- */
