@@ -29,6 +29,8 @@ KNIT_PACKAGES=(
     libhiredis-dev        # knit/redis.h: hiredis's async API on knit
     redis-server          # Redis for the distributed-crawl tests (started
                           # by the tests on 127.0.0.1, never as a service)
+    redis-tools           # redis-cli: tests/crawl/redis_e2e.sh waits for
+                          # PING with it (redis-server pulls it in too)
     cppcheck              # static analysis in CI
     spin                  # tests/model: the park/unpark protocol, checked
     clang-tidy            # static analysis in CI

@@ -22,6 +22,7 @@
 #include <knit/patterns.h>
 
 #include "crawler.h"
+#include "dist.h"
 #include "html.h"
 #include "progress.h"
 #include "robots.h"
@@ -39,7 +40,8 @@ enum {
 struct item {
     struct item *next;
     int depth, hops;
-    char url[]; /* normalised */
+    char id[48]; /* distributed: the frontier entry's id; else "" */
+    char url[];  /* normalised */
 };
 
 struct host {
@@ -52,6 +54,7 @@ struct host {
     struct crawl_robots *robots;
     knit_task *actor;
     bool throttled;      /* waiting for the rate limiter now */
+    double rate;         /* distributed: requests per second, 0 = any */
 };
 
 struct crawler {
@@ -59,21 +62,28 @@ struct crawler {
     struct store *store;
     knit_http_client *http;
     knit_keyed_ratelimit *rate;
-    struct strmap seen;  /* every URL queued, ever */
+    struct strmap seen;  /* every URL queued, ever; distributed: value
+                            (void *)1 once its page is stored here */
     struct strmap hosts; /* key -> struct host * */
     struct strmap seed_hosts; /* host names of the seeds (--same-host) */
     regex_t include, exclude;
-    bool has_include, has_exclude;
     knit_sem slots;      /* --concurrency */
     knit_token stop;     /* cancels every actor and fetch */
     knit_notify changed; /* wakes crawl_run: progress or stop */
+    /* Distributed mode (o.dist): the feeder task takes entries from Redis
+     * while fewer than feed_max URLs are queued or running here. */
+    knit_notify room;    /* a URL queued here left (wakes the feeder) */
     knit_waitgroup fetches;
-    bool stopping;       /* intake stopped (a signal) */
     long started;        /* fetches started (max pages) */
     long queued, running;
+    long feed_max;       /* distributed: see room */
     struct crawl_summary sum;
     struct progress *progress;
     int store_err;
+    int dist_err;        /* distributed: why the feeder gave up, or 0 */
+    bool has_include, has_exclude;
+    bool stopping;       /* intake stopped (a signal) */
+    bool dist_done;      /* distributed: the whole crawl is finished */
 };
 
 /* ---- options ------------------------------------------------------------- */
@@ -209,6 +219,7 @@ static struct host *host_of(struct crawler *c, const char *url)
     h->origin[strlen(h->origin) - 1] = '\0'; /* drop the path's '/' */
     knit_notify_init(&h->work);
     knit_sem_init(&h->slots, (unsigned)c->o.per_host);
+    h->rate = c->o.rate;
     knit_task_opts o = {.name = "host actor", .stack_size = FETCH_STACK};
     if (strmap_put(&c->hosts, key, h) < 0 ||
         !(h->actor = knit_spawn_with(&o, host_actor, h))) {
@@ -218,8 +229,10 @@ static struct host *host_of(struct crawler *c, const char *url)
     return h;
 }
 
-/* Queue @url (already in the seen-set) on its host. */
-static int enqueue(struct crawler *c, const char *url, int depth, int hops)
+/* Queue @url (already in the seen-set) on its host; @id: its frontier
+ * entry in distributed mode, else NULL. */
+static int enqueue_id(struct crawler *c, const char *url, int depth, int hops,
+                      const char *id)
 {
     struct host *h = host_of(c, url);
     size_t len = strlen(url) + 1;
@@ -229,6 +242,7 @@ static int enqueue(struct crawler *c, const char *url, int depth, int hops)
     it->next = NULL;
     it->depth = depth;
     it->hops = hops;
+    snprintf(it->id, sizeof(it->id), "%s", id ? id : "");
     memcpy(it->url, url, len);
     if (h->tail)
         h->tail->next = it;
@@ -240,7 +254,24 @@ static int enqueue(struct crawler *c, const char *url, int depth, int hops)
     return 0;
 }
 
+static int enqueue(struct crawler *c, const char *url, int depth, int hops)
+{
+    return enqueue_id(c, url, depth, hops, NULL);
+}
+
 /* ---- slots: host, rate, global ------------------------------------------- */
+
+/* Distributed: Redis failed for good (dist.c retried for a minute, or
+ * refused): stop as after Ctrl-C, and fail. */
+static void dist_failed(struct crawler *c, int err)
+{
+    if (!c->dist_err)
+        fprintf(c->o.log, "knit-crawl: redis: %s; stopping\n",
+                strerror(-err));
+    c->dist_err = c->dist_err ? c->dist_err : err;
+    c->stopping = true;
+    knit_notify_one(&c->changed);
+}
 
 static int acquire_slot(struct host *h)
 {
@@ -248,10 +279,13 @@ static int acquire_slot(struct host *h)
     int err = knit_sem_acquire(&h->slots, 1);
     if (err)
         return err;
-    if (c->rate) {
+    if (c->rate || (c->o.dist && h->rate > 0)) {
         h->throttled = true;
-        err = knit_keyed_ratelimit_acquire(c->rate, h->key, 1);
+        err = c->rate ? knit_keyed_ratelimit_acquire(c->rate, h->key, 1)
+                      : dist_rate_acquire(c->o.dist, h->key, h->rate);
         h->throttled = false;
+        if (err < 0 && !c->rate && !knit_token_is_cancelled(&c->stop))
+            dist_failed(c, err);
     }
     if (!err)
         err = knit_sem_acquire(&c->slots, 1);
@@ -504,6 +538,71 @@ static int fetch_with_retries(struct fetch *f, bool have_slot)
     }
 }
 
+/* A fetch waiting for its page's commit (distributed mode). */
+struct commit_wait {
+    knit_notify n;
+    bool done;
+    int err;
+};
+
+/* store_page.committed: runs in the writer task. */
+static void on_committed(void *ctx, int err)
+{
+    struct commit_wait *w = ctx;
+    w->err = err;
+    w->done = true;
+    knit_notify_one(&w->n);
+}
+
+/*
+ * Distributed mode: store @p here, add @links to the shared frontier, and
+ * once the page is committed, ack its entry (the order dist.h relies on).
+ * Whatever fails leaves the entry unacked, so it is fetched again by this
+ * or another process: at least once, never lost.
+ */
+static void finish_dist(struct crawler *c, const struct item *it,
+                        struct store_page *p, char **links, int nlinks,
+                        int depth, int hops)
+{
+    struct commit_wait w = {0};
+    knit_notify_init(&w.n);
+    p->committed = on_committed;
+    p->committed_ctx = &w;
+    int status = p->status;
+    int64_t bytes = p->bytes;
+    int err = store_submit(c->store, p);
+    if (err) {
+        c->store_err = c->store_err ? c->store_err : err;
+        store_page_clear(p);
+        return;
+    }
+    c->sum.fetched++;
+    knit_scope sc;
+    knit_scope_enter(&sc, KNIT_FOREVER);
+    knit_scope_link_token(&sc, &c->stop);
+    int added = dist_add(c->o.dist, links, nlinks, depth, hops);
+    {
+        knit_scope shield; /* the writer calls back into @w */
+        knit_scope_enter_shielded(&shield, KNIT_FOREVER);
+        while (!w.done)
+            knit_notify_wait(&w.n);
+        knit_scope_exit(&shield);
+    }
+    if (w.err == 0) /* seen-set value 1: stored here (see on_entry) */
+        strmap_put(&c->seen, it->url, (void *)1);
+    if (added >= 0 && w.err == 0 &&
+        dist_ack(c->o.dist, it->id, it->url, status, bytes) < 0)
+        added = -EIO;
+    /* Acked or not, this process stops keeping it: unacked, it is
+     * reclaimed after the reclaim time. */
+    dist_release(c->o.dist, it->id);
+    knit_scope_exit(&sc);
+    if (added < 0 && !knit_token_is_cancelled(&c->stop))
+        fprintf(c->o.log, "knit-crawl: %s: not acked (%s); another crawler "
+                          "will fetch it again\n",
+                it->url, strerror(-added));
+}
+
 /* Hand the outcome to the writer, then queue the links it found. */
 static void finish(struct fetch *f)
 {
@@ -514,6 +613,19 @@ static void finish(struct fetch *f)
     p->url = strdup(f->it->url);
     p->depth = f->it->depth;
     p->fetched_at = wall_now();
+    if (c->o.dist) {
+        /* The page's own frontier row (state 1 once written), so that the
+         * local database reads like a local crawl's: export, merge. */
+        p->links = calloc(2, sizeof(char *));
+        if (p->links && (p->links[0] = strdup(f->it->url)))
+            p->nlinks = 1;
+        p->link_depth = f->it->depth;
+        finish_dist(c, f->it, p, f->links, f->nlinks, depth, hops);
+        for (int i = 0; i < f->nlinks; i++)
+            free(f->links[i]);
+        free(f->links);
+        return;
+    }
     /* The writer owns copies; the originals are queued below. */
     p->links = calloc((size_t)f->nlinks + 1, sizeof(char *));
     for (int i = 0; p->links && i < f->nlinks; i++)
@@ -553,6 +665,7 @@ static int fetch_task(void *arg)
     c->running--;
     knit_waitgroup_done(&c->fetches);
     knit_notify_one(&c->changed);
+    knit_notify_one(&c->room);
     return 0;
 }
 
@@ -603,6 +716,8 @@ static void load_robots(struct host *h)
     if (delay_ms > 0 && c->rate)
         knit_keyed_ratelimit_set_rate(c->rate, h->key, 1000.0 / (double)delay_ms,
                                       1);
+    if (delay_ms > 0 && (h->rate <= 0 || 1000.0 / (double)delay_ms < h->rate))
+        h->rate = 1000.0 / (double)delay_ms;
 }
 
 /* ---- the host actor ------------------------------------------------------ */
@@ -614,6 +729,13 @@ static void skip(struct host *h, struct item *it)
     struct store_page p = {.url = strdup(it->url), .skipped = true,
                            .depth = it->depth};
     c->sum.robots_skipped++;
+    knit_notify_one(&c->room);
+    if (c->o.dist) {
+        /* Nothing to store: no frontier row here, and no page. */
+        store_page_clear(&p);
+        dist_ack(c->o.dist, it->id, it->url, -1, 0);
+        return;
+    }
     if (store_submit(c->store, &p) < 0)
         store_page_clear(&p);
 }
@@ -805,8 +927,16 @@ static int add_seeds(struct crawler *c, char *err, size_t errlen)
             r = -ENOMEM;
         }
     }
-    if (r == 0 && (r = store_add_urls(c->store, norm, c->o.nseeds, 0)) < 0)
+    if (r == 0 && c->o.dist) {
+        /* Every process adds the seeds: the first one's count, the others
+         * find them seen. Before any finished test, so added > 0. */
+        if ((r = dist_add(c->o.dist, norm, c->o.nseeds, 0, 0)) < 0)
+            snprintf(err, errlen, "redis: adding the seeds: %s",
+                     strerror(-r));
+    } else if (r == 0 &&
+               (r = store_add_urls(c->store, norm, c->o.nseeds, 0)) < 0) {
         snprintf(err, errlen, "%s: %s", c->o.db_path, store_error(c->store));
+    }
     for (int i = 0; norm && i < c->o.nseeds; i++)
         free(norm[i]);
     free(norm);
@@ -817,8 +947,60 @@ static bool complete(struct crawler *c)
 {
     if (c->running > 0)
         return false;
-    return c->queued == 0 || c->stopping ||
-           (c->o.max_pages && c->started >= c->o.max_pages);
+    if (c->stopping || (c->o.max_pages && c->started >= c->o.max_pages))
+        return true;
+    /* Distributed: nothing here is not enough, others may add URLs. */
+    return c->queued == 0 && (!c->o.dist || c->dist_done);
+}
+
+/* ---- distributed mode: the feeder ---------------------------------------- */
+
+/* dist_take's callback: an entry for this process. */
+static void on_entry(void *ctx, const char *id, const char *url, int depth,
+                     int hops)
+{
+    struct crawler *c = ctx;
+    if (strmap_get(&c->seen, url)) {
+        /* Stored here already, but its ack failed (Redis went away): ack
+         * it now rather than store it twice. */
+        dist_ack(c->o.dist, id, url, -1, 0);
+        return;
+    }
+    strmap_put(&c->seen, url, NULL);
+    /* Without memory the entry stays unacked: reclaimed later. */
+    enqueue_id(c, url, depth, hops, id);
+}
+
+/*
+ * Takes entries from Redis while fewer than feed_max URLs are queued or
+ * running here (the rest stay in Redis for the other processes), and
+ * checks whether the whole crawl is finished whenever this process has
+ * nothing to do and Redis had nothing new.
+ */
+static int feeder(void *arg)
+{
+    struct crawler *c = arg;
+    while (!c->stopping && !c->dist_done) {
+        long here = c->queued + c->running;
+        if (here >= c->feed_max) {
+            if (knit_notify_wait(&c->room) < 0)
+                break;
+            continue;
+        }
+        int n = dist_take(c->o.dist, (int)(c->feed_max - here), on_entry, c);
+        if (n == -ECANCELED)
+            break;
+        if (n < 0) {
+            dist_failed(c, n);
+            break;
+        }
+        if (n == 0 && c->queued == 0 && c->running == 0 &&
+            dist_finished(c->o.dist) == 1)
+            c->dist_done = true;
+        knit_notify_one(&c->changed);
+    }
+    knit_notify_one(&c->changed);
+    return 0;
 }
 
 int crawl_run(const struct crawl_opts *o, bool resume,
@@ -837,6 +1019,7 @@ int crawl_run(const struct crawl_opts *o, bool resume,
     knit_sem_init(&c->slots, (unsigned)c->o.concurrency);
     knit_token_init(&c->stop, NULL);
     knit_notify_init(&c->changed);
+    knit_notify_init(&c->room);
     knit_waitgroup_init(&c->fetches);
     if (store_open(o->db_path, !resume, &c->store, err, errlen) < 0)
         goto out;
@@ -855,9 +1038,9 @@ int crawl_run(const struct crawl_opts *o, bool resume,
                                 .connect_timeout_ms = c->o.timeout_ms,
                                 .max_connections = c->o.concurrency * 2};
     c->http = knit_http_client_new(&ho);
-    if (c->o.rate > 0)
+    if (c->o.rate > 0 && !c->o.dist) /* else shared, in Redis */
         c->rate = knit_keyed_ratelimit_new(c->o.rate, 1, KNIT_FOREVER);
-    if (!c->http || (c->o.rate > 0 && !c->rate) ||
+    if (!c->http || (c->o.rate > 0 && !c->o.dist && !c->rate) ||
         store_writer_start(c->store, STORE_BACKLOG) < 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -868,6 +1051,12 @@ int crawl_run(const struct crawl_opts *o, bool resume,
         goto out_stop;
     }
     knit_task *sig = knit_spawn(signal_watch, c);
+    knit_task *feed = NULL;
+    if (c->o.dist) {
+        knit_task_opts fo = {.name = "redis feeder"};
+        c->feed_max = c->o.concurrency * 2L;
+        feed = knit_spawn_with(&fo, feeder, c);
+    }
     while (!complete(c)) {
         knit_case cases[] = {
             knit_case_notify(&c->changed),
@@ -885,8 +1074,18 @@ int crawl_run(const struct crawl_opts *o, bool resume,
         knit_scope_exit(&grace);
     }
     status = c->stopping ? CRAWL_INTERRUPTED : CRAWL_OK;
+    if (c->dist_err) {
+        snprintf(err, errlen, "redis: %s (the URLs this process held go "
+                              "to the other crawlers)",
+                 strerror(-c->dist_err));
+        status = CRAWL_FAILED;
+    }
     knit_cancel(sig);
     knit_join(sig);
+    if (feed) {
+        knit_cancel(feed);
+        knit_join(feed);
+    }
 out_stop:
     knit_token_cancel(&c->stop);
     knit_waitgroup_wait(&c->fetches);
@@ -901,6 +1100,8 @@ out_stop:
         }
     }
     c->sum.queued = (uint64_t)c->queued;
+    c->sum.reclaimed = c->o.dist ? dist_reclaimed(c->o.dist) : 0;
+    c->sum.distributed = c->o.dist != NULL;
 out:
     c->sum.seconds = (double)(knit_now() - t0) / 1000.0;
     c->sum.interrupted = status == CRAWL_INTERRUPTED;
@@ -937,6 +1138,13 @@ void crawl_summary_print(FILE *f, const struct crawl_summary *s,
             (unsigned long long)s->failed, (unsigned long long)s->http_errors,
             (unsigned long long)s->retries, (unsigned long long)s->redirects,
             (unsigned long long)s->robots_skipped, db_path);
-    if (s->interrupted)
+    if (s->distributed)
+        fprintf(f, "  distributed: %llu entries reclaimed from stalled "
+                   "crawlers\n",
+                (unsigned long long)s->reclaimed);
+    if (s->interrupted && s->distributed)
+        fprintf(f, "  the URLs it held go to the other crawlers (or to the "
+                   "next one started)\n");
+    else if (s->interrupted)
         fprintf(f, "  continue with: knit-crawl resume --db %s\n", db_path);
 }

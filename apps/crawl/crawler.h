@@ -52,6 +52,10 @@ struct crawl_opts {
     int grace_ms;    /* in-flight time allowed after Ctrl-C */
     int progress;    /* 0 quiet, 1 plain lines, 2 live line (a terminal) */
     FILE *log;       /* progress and summary (stderr) */
+    /* Distributed mode (dist.h): the frontier, the seen-set and the rate
+     * limits live in Redis and this process is one of the crawlers; NULL:
+     * a local crawl. */
+    struct dist *dist;
 };
 
 /* Sets the defaults: 16 in flight, 4 per host, 10 req/s per host, ... */
@@ -66,6 +70,8 @@ struct crawl_summary {
     uint64_t redirects;   /* 3xx answers followed */
     uint64_t robots_skipped;
     uint64_t queued;      /* left in the frontier (interrupted, max pages) */
+    uint64_t reclaimed;   /* distributed: entries taken over from others */
+    bool distributed;
     double seconds;
     bool interrupted;
 };
@@ -73,7 +79,8 @@ struct crawl_summary {
 /*
  * crawl_run() - run a crawl as configured by @o (call from a task).
  * @resume: continue the crawl stored in o->db_path (its options are read
- *          back from it; o's seeds and scope are ignored).
+ *          back from it; o's seeds and scope are ignored). Not with
+ *          o->dist: a distributed crawl resumes by starting a process.
  * Return: a CRAWL_* exit status; @err holds a message when CRAWL_FAILED.
  */
 int crawl_run(const struct crawl_opts *o, bool resume,

@@ -16,7 +16,9 @@
 
 #include "crawler.h"
 #include "demo_server.h"
+#include "dist.h"
 #include "html.h"
+#include "merge.h"
 #include "site.h"
 #include "store.h"
 
@@ -26,6 +28,9 @@ static const char usage_text[] =
     "       knit-crawl crawl URL... [crawl options]\n"
     "       knit-crawl resume --db FILE [run options]\n"
     "       knit-crawl export --db FILE --jsonl FILE\n"
+    "       knit-crawl crawl URL... --redis URL --crawl-id NAME [options]\n"
+    "       knit-crawl status --redis URL --crawl-id NAME\n"
+    "       knit-crawl merge --db OUT IN.db...\n"
     "       knit-crawl --help | --version\n"
     "\n"
     "--demo starts the embedded demo site on 127.0.0.1 (ephemeral ports),\n"
@@ -61,6 +66,18 @@ static const char usage_text[] =
     "  --user-agent S    (knit-crawl/VERSION)\n"
     "  --grace MS        after Ctrl-C, time for fetches in flight (5000)\n"
     "  --quiet           no progress output\n"
+    "distributed (crawl --redis; see the README, \"Distributed mode\"):\n"
+    "  --redis URL       redis://HOST[:PORT][/DB]: the frontier, seen-set\n"
+    "                    and rate limits live there, shared by every\n"
+    "                    process given the same --crawl-id and seeds; pages\n"
+    "                    are stored in each process's own --db\n"
+    "  --crawl-id NAME   the shared crawl (letters, digits, '.', '_', '-')\n"
+    "  --consumer NAME   this process's name in the crawl (HOST-PID)\n"
+    "  --reclaim-ms N    take over URLs a crawler held this long without a\n"
+    "                    sign of life (30000)\n"
+    "status: the progress of a whole distributed crawl\n"
+    "merge:  the databases of a distributed crawl's processes in one new\n"
+    "        database; a page stored twice is kept once\n"
     "\n"
     "Ctrl-C (or SIGTERM) stops intake, lets fetches in flight finish within\n"
     "the grace period and exits 130; a second one stops at once. Either\n"
@@ -75,7 +92,8 @@ enum {
     OPT_SAME_HOST, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_DEPTH, OPT_MAX_PAGES,
     OPT_IGNORE_ROBOTS, OPT_JSONL, OPT_CONCURRENCY, OPT_PER_HOST, OPT_RATE,
     OPT_TIMEOUT, OPT_RETRIES, OPT_UA, OPT_GRACE, OPT_QUIET, OPT_DEMO,
-    OPT_HELP, OPT_VERSION,
+    OPT_HELP, OPT_VERSION, OPT_REDIS, OPT_CRAWL_ID, OPT_CONSUMER,
+    OPT_RECLAIM,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +122,10 @@ static const struct option long_opts[] = {
     {"demo", no_argument, NULL, OPT_DEMO},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"crawl-id", required_argument, NULL, OPT_CRAWL_ID},
+    {"consumer", required_argument, NULL, OPT_CONSUMER},
+    {"reclaim-ms", required_argument, NULL, OPT_RECLAIM},
     {0},
 };
 
@@ -118,6 +140,8 @@ struct cli {
     int list_retries;
     const char *jsonl;
     bool db_set;
+    struct dist_opts dist; /* url NULL: a local crawl */
+    bool dist_opt_set;     /* --consumer or --reclaim-ms given */
     char err[512];
 };
 
@@ -177,6 +201,16 @@ static int parse(struct cli *c, int argc, char **argv)
         case 'q':
         case OPT_QUIET: c->crawl.progress = 0; break;
         case OPT_DEMO: c->cmd = "demo"; break;
+        case OPT_REDIS: c->dist.url = optarg; break;
+        case OPT_CRAWL_ID: c->dist.crawl_id = optarg; break;
+        case OPT_CONSUMER:
+            c->dist.consumer = optarg;
+            c->dist_opt_set = true;
+            break;
+        case OPT_RECLAIM:
+            NUM(100, 8.64e7) c->dist.reclaim_ms = (int64_t)v;
+            c->dist_opt_set = true;
+            break;
         case 'h':
         case OPT_HELP: fputs(usage_text, stdout); exit(0);
         case 'V':
@@ -186,6 +220,32 @@ static int parse(struct cli *c, int argc, char **argv)
         }
     }
     return 0;
+}
+
+/* The distributed options: together, with the commands that take them. */
+static int check_dist(struct cli *c)
+{
+    bool status = strcmp(c->cmd, "status") == 0;
+    bool crawl = strcmp(c->cmd, "crawl") == 0;
+    const char *why = NULL;
+    if ((c->dist.url || c->dist.crawl_id) && !crawl && !status)
+        why = "--redis and --crawl-id go with 'crawl' and 'status' only";
+    else if ((status || c->dist.url || c->dist.crawl_id) &&
+             (!c->dist.url || !c->dist.crawl_id))
+        why = "give both --redis URL and --crawl-id NAME";
+    else if (c->dist_opt_set && !c->dist.url)
+        why = "--consumer and --reclaim-ms need --redis";
+    else if (c->dist.url && strncmp(c->dist.url, "redis://", 8) != 0)
+        why = "--redis wants a redis://HOST[:PORT][/DB] URL";
+    else if (c->dist.crawl_id && dist_check_id(c->dist.crawl_id) < 0)
+        why = "--crawl-id wants 1 to 64 letters, digits, '.', '_' or '-'";
+    else if (c->dist.consumer &&
+             (!c->dist.consumer[0] || strlen(c->dist.consumer) > 100))
+        why = "--consumer wants a name of 1 to 100 characters";
+    if (!why)
+        return 0;
+    fprintf(stderr, "knit-crawl %s: %s\n", c->cmd, why);
+    return CRAWL_USAGE;
 }
 
 /* ---- subcommands (each the main task of a runtime) ----------------------- */
@@ -322,6 +382,31 @@ static int export(struct cli *c)
     return n < 0 ? CRAWL_FAILED : 0;
 }
 
+static int run_status(void *arg)
+{
+    struct cli *c = arg;
+    return dist_status(c->dist.url, c->dist.crawl_id, stdout, c->err,
+                       sizeof(c->err)) < 0
+               ? CRAWL_FAILED
+               : 0;
+}
+
+/* merge --db OUT IN...: the inputs are the remaining arguments. */
+struct merge_args {
+    struct cli *c;
+    char **in;
+    int n;
+};
+
+static int run_merge(void *arg)
+{
+    struct merge_args *m = arg;
+    return crawl_merge(m->c->crawl.db_path, m->in, m->n, stderr, m->c->err,
+                       sizeof(m->c->err)) < 0
+               ? CRAWL_FAILED
+               : 0;
+}
+
 static int run_crawl(void *arg)
 {
     struct cli *c = arg;
@@ -329,7 +414,14 @@ static int run_crawl(void *arg)
         return export(c);
     struct crawl_summary sum;
     bool resume = strcmp(c->cmd, "resume") == 0;
+    struct dist *d = NULL;
+    if (c->dist.url) {
+        if (dist_open(&c->dist, &d, c->err, sizeof(c->err)) < 0)
+            return CRAWL_FAILED;
+        c->crawl.dist = d;
+    }
     int status = crawl_run(&c->crawl, resume, &sum, c->err, sizeof(c->err));
+    dist_close(d);
     if (status == CRAWL_FAILED)
         return status;
     if (c->crawl.progress)
@@ -356,14 +448,19 @@ int main(int argc, char **argv)
         argc--;
         argv++;
     }
+    c.dist.reclaim_ms = 30000;
+    c.dist.log = stderr;
     int r = parse(&c, argc, argv);
     if (r)
+        return r;
+    if (c.cmd && (r = check_dist(&c)))
         return r;
     if (!c.cmd) {
         fputs(usage_text, stderr);
         return CRAWL_USAGE;
     }
     knit_fn fn = run_crawl;
+    void *arg = &c;
     if (strcmp(c.cmd, "demo") == 0) {
         fn = run_demo;
         if (!c.db_set)
@@ -385,6 +482,19 @@ int main(int argc, char **argv)
             return CRAWL_USAGE;
         }
         optind = argc;
+    } else if (strcmp(c.cmd, "status") == 0) {
+        fn = run_status;
+    } else if (strcmp(c.cmd, "merge") == 0) {
+        if (!c.db_set || optind >= argc) {
+            fprintf(stderr, "knit-crawl merge: give --db OUT and one or more"
+                            " input databases\n");
+            return CRAWL_USAGE;
+        }
+        static struct merge_args m;
+        m = (struct merge_args){&c, argv + optind, argc - optind};
+        optind = argc;
+        fn = run_merge;
+        arg = &m;
     } else if (strcmp(c.cmd, "resume") == 0 || strcmp(c.cmd, "export") == 0) {
         if (!c.db_set || (strcmp(c.cmd, "export") == 0 && !c.jsonl)) {
             fprintf(stderr, "knit-crawl %s: --db FILE%s is required\n", c.cmd,
@@ -404,7 +514,7 @@ int main(int argc, char **argv)
     knit_config cfg;
     knit_config_default(&cfg);
     cfg.workers = 1;
-    r = knit_run(&cfg, fn, &c);
+    r = knit_run(&cfg, fn, arg);
     if (r == CRAWL_FAILED && c.err[0])
         fprintf(stderr, "knit-crawl: %s\n", c.err);
     return r < 0 ? CRAWL_FAILED : r;

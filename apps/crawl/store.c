@@ -347,6 +347,8 @@ static int writer(void *arg)
             s->transactions++;
         }
         for (int i = 0; i < n; i++) {
+            if (pages[i]->committed)
+                pages[i]->committed(pages[i]->committed_ctx, err);
             store_page_clear(pages[i]);
             free(pages[i]);
         }

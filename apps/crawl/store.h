@@ -51,6 +51,11 @@ struct store_page {
     int nlinks;
     int link_depth;
     int link_hops;
+    /* Called by the writer once the page's transaction ended (@err 0:
+     * committed), before it frees the page; NULL: no call. It must not
+     * block. The distributed crawl acks its entry only after this. */
+    void (*committed)(void *ctx, int err);
+    void *committed_ctx;
 };
 
 /* Frees what a store_page owns (its strings and links), not the struct. */
