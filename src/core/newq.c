@@ -159,11 +159,33 @@ void knit__idle_leave(struct knit_worker *w)
     knit__unlock(w);
 }
 
+/* Wakes the idle workers whose last poll is older than the epoch, so
+ * that they look at their fds again (rt lock); how many. */
+static int wake_stale(struct knit_rt *rt)
+{
+    int n = 0;
+    for (int i = 0; i < rt->nworkers; i++) {
+        struct knit_worker *x = &rt->workers[i];
+        if (x->idle && x->idle_epoch != rt->idle_epoch) {
+            x->idle = false;
+            rt->nidle--;
+            x->io.ops->wake(&x->io);
+            n++;
+        }
+    }
+    return n;
+}
+
 /*
  * The manual clock with several workers moves when every worker is idle
  * and nothing is in flight (no newq entry, no inbox request, no blocking
- * job): then the last worker to go idle moves it to the earliest timer of
- * all workers and wakes them all to fire what became due.
+ * job), and every worker has polled its driver since the last task ran
+ * anywhere: a task on one worker may have made another's fd ready (a
+ * write on a pipe), and that worker must see it before time jumps. A
+ * worker that ran tasks since it was last idle starts a new epoch; idle
+ * workers of an older one are woken to poll again. When all are idle in
+ * the current epoch, the last one moves the clock to the earliest timer
+ * of all workers and wakes them all to fire what became due.
  */
 bool knit__manual_idle(struct knit_worker *w, int64_t next_timer)
 {
@@ -175,11 +197,17 @@ bool knit__manual_idle(struct knit_worker *w, int64_t next_timer)
         knit__unlock(w);
         return true; /* not idle: go round the loop again */
     }
+    if (w->ticks != w->ticks_at_idle) {
+        w->ticks_at_idle = w->ticks;
+        rt->idle_epoch++;
+    }
+    w->idle_epoch = rt->idle_epoch; /* it polled just before this */
     if (!w->idle) {
         w->idle = true;
         rt->nidle++;
     }
-    if (rt->nidle == rt->nworkers && rt->blocking_inflight == 0) {
+    if (rt->nidle == rt->nworkers && rt->blocking_inflight == 0 &&
+        wake_stale(rt) == 0) {
         int64_t min = -1;
         bool inflight = false;
         for (int i = 0; i < rt->nworkers; i++) {

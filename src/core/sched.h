@@ -165,6 +165,8 @@ struct knit_worker {
     uint64_t nnew;           /* entries on newq (rt lock) */
     bool idle;               /* parked in its driver, wants a wake (rt lock) */
     int64_t next_timer;      /* manual clock: its next timer when idle */
+    uint64_t idle_epoch;     /* manual clock: rt->idle_epoch at its poll */
+    uint64_t ticks_at_idle;  /* manual clock: ticks when it last went idle */
     pthread_t thread;        /* workers 1..n-1 */
     bool thread_started;
     uint64_t steals;         /* tasks it took from others' newq */
@@ -191,6 +193,8 @@ struct knit_rt {
     pthread_mutex_t lock; /* the runtime lock */
     uint64_t nlive; /* tasks not yet DONE, all workers (rt lock) */
     int nidle;      /* workers with idle set (rt lock) */
+    uint64_t idle_epoch; /* manual clock: bumped by a worker that went idle
+                          * after running tasks (rt lock) */
     struct knit_task *main; /* the first task */
     int main_result;
     atomic_bool main_done;
