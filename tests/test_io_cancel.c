@@ -62,6 +62,39 @@ static void check_bytes(struct pair *p, const unsigned char *b, ssize_t n)
             p->bad++;
 }
 
+/* Reads up to @max bytes from @p's read end, checking the sequence. */
+static void drain_some(struct pair *p, size_t max)
+{
+    unsigned char buf[4096];
+    while (max > 0) {
+        ssize_t n = read(p->fd[0], buf, max < sizeof(buf) ? max : sizeof(buf));
+        if (n <= 0)
+            return;
+        check_bytes(p, buf, n);
+        max -= (size_t)n;
+    }
+}
+
+/*
+ * The end of a storm: reads what is left in every pair, checks that every
+ * byte written arrived once and in order, and that both outcomes (a
+ * cancel, a completion) happened many times, or the test proved nothing.
+ */
+static void finish_storm(struct pair *pairs, uint64_t cancelled,
+                         uint64_t completed)
+{
+    for (int i = 0; i < PAIRS; i++) {
+        struct pair *p = &pairs[i];
+        drain_some(p, SIZE_MAX);
+        assert_int_equal(p->bad, 0);
+        assert_int_equal(p->read, p->written);
+        close(p->fd[0]);
+        close(p->fd[1]);
+    }
+    assert_true(cancelled > 1000);
+    assert_true(completed > 1000);
+}
+
 static int reader(void *arg)
 {
     struct reader *r = arg;
@@ -125,20 +158,7 @@ static int t_cancel_storm(void *arg)
         }
     }
     /* Whatever is left in the sockets, read it here. */
-    for (int i = 0; i < PAIRS; i++) {
-        struct pair *p = &pairs[i];
-        unsigned char buf[256];
-        ssize_t n;
-        while ((n = read(p->fd[0], buf, sizeof(buf))) > 0)
-            check_bytes(p, buf, n);
-        assert_int_equal(p->bad, 0);
-        assert_int_equal(p->read, p->written);
-        close(p->fd[0]);
-        close(p->fd[1]);
-    }
-    /* Both outcomes happened many times, or the test proved nothing. */
-    assert_true(cancelled > 1000);
-    assert_true(completed > 1000);
+    finish_storm(pairs, cancelled, completed);
     return 0;
 }
 
@@ -169,19 +189,6 @@ static int sender(void *arg)
     sd->result = knit_write(sd->p->fd[1], buf, sizeof(buf));
     memset(buf, 0xEE, sizeof(buf)); /* a late kernel read would see this */
     return 0;
-}
-
-/* Reads up to @max bytes from @p's read end, checking the sequence. */
-static void drain_some(struct pair *p, size_t max)
-{
-    unsigned char buf[4096];
-    while (max > 0) {
-        ssize_t n = read(p->fd[0], buf, max < sizeof(buf) ? max : sizeof(buf));
-        if (n <= 0)
-            return;
-        check_bytes(p, buf, n);
-        max -= (size_t)n;
-    }
 }
 
 /* Fills @p's socket with the sequence until the kernel says EAGAIN. */
@@ -247,16 +254,7 @@ static int t_cancel_write_storm(void *arg)
             }
         }
     }
-    for (int i = 0; i < PAIRS; i++) {
-        struct pair *p = &pairs[i];
-        drain_some(p, SIZE_MAX);
-        assert_int_equal(p->bad, 0);
-        assert_int_equal(p->read, p->written);
-        close(p->fd[0]);
-        close(p->fd[1]);
-    }
-    assert_true(cancelled > 1000);
-    assert_true(completed > 1000);
+    finish_storm(pairs, cancelled, completed);
     return 0;
 }
 
