@@ -26,11 +26,16 @@
 #            Redis, an unknown crawl, merging into an existing database
 #            exit 1 with a message
 #
-# Ports: a block of 64 in 30000-32767 (e2e.sh uses 10000-29199; Linux
-# gives client sockets ports from 32768 up, so a listening port below
-# cannot be held by one, even across the Redis restart), picked from the
-# case and this shell's PID, moving on when it is taken. Exits 77
-# (skipped) when redis-server or redis-cli is not installed.
+# Ports: each case has its own range of 8 blocks of 64 in 30000-32559
+# (e2e.sh uses 10000-29199; Linux gives client sockets ports from 32768
+# up, so a listening port below cannot be held by one, even across the
+# Redis restart), the block picked from this shell's PID, moving on when
+# it is taken. Own ranges, because ctest runs cases side by side: the
+# restart case leaves its port free for a second, and another case's
+# redis-server once took it (the crawlers then met an empty Redis).
+# start_redis also checks that the server answering is the one it
+# started. Exits 77 (skipped) when redis-server or redis-cli is not
+# installed.
 set -euo pipefail
 
 CRAWL=$1
@@ -77,8 +82,10 @@ start_redis() {
         >>"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     for _ in $(seq 100); do
-        redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
         kill -0 "$REDIS_PID" 2>/dev/null || break
+        # Ours, not another test's on the same port.
+        redis-cli -p "$RPORT" info server 2>/dev/null |
+            grep -q "^process_id:$REDIS_PID" && return 0
         sleep 0.05
     done
     kill -9 "$REDIS_PID" 2>/dev/null || true
@@ -91,9 +98,14 @@ start_redis() {
 # PORT = RPORT + 1 ..., and want.txt.
 setup() {
     local seed=$1 hosts=$2 pages=$3 slow=$4 base
-    base=$(( ($(cksum <<<"$CASE" | cut -d' ' -f1) + $$ * 7) % 43 ))
-    for try in $(seq 0 15); do
-        RPORT=$((30000 + ((base + try * 17) % 43) * 64))
+    local index
+    case $CASE in
+    three) index=0 ;; kill) index=1 ;; restart) index=2 ;; rate) index=3 ;;
+    *) index=4 ;;
+    esac
+    base=$(( $$ % 8 ))
+    for try in $(seq 0 7); do
+        RPORT=$((30000 + (index * 8 + (base + try) % 8) * 64))
         PORT=$((RPORT + 1))
         listening "$RPORT" && continue
         start_redis "${5:-}" || continue
