@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * knit/redis.h against a real redis-server that the test starts itself on
- * 127.0.0.1 (a free port from 30000 up, no persistence) and kills by its
+ * 127.0.0.1 (a free port from 32600 up, no persistence) and kills by its
  * PID at the end: commands and every kind of reply, pipelining from many
  * tasks on one connection, an error reply, a scope deadline and a cancel
  * while the reply is outstanding (the late reply must be dropped safely,
@@ -88,11 +88,12 @@ static void server_kill(void)
 static int setup(void **state)
 {
     (void)state;
-    /* A port nobody listens on, in 30000..32767 (below Linux's range for
-     * client sockets, so none holds it when the server restarts), moved
-     * by our PID. */
+    /* A port nobody listens on, in 32600..32759: below Linux's range for
+     * client sockets (so none holds it when the server restarts) and
+     * above the ranges of tests/crawl/redis_e2e.sh, whose servers could
+     * otherwise take it while ours restarts. Moved by our PID. */
     for (int i = 0; i < 50; i++) {
-        server_port = 30000 + (int)((getpid() * 7 + i * 131) % 2768);
+        server_port = 32600 + (int)((getpid() * 7 + i * 13) % 160);
         if (!port_open(server_port) && server_start())
             break;
         server_kill();
