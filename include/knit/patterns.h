@@ -3,6 +3,10 @@
  * knit/patterns.h - the pattern library: ready-made answers to problems
  * every async program meets, built only on the public API.
  *
+ * Several workers: every object here may be shared by tasks that run on
+ * different workers (knit_config.workers), except a knit_backoff, which
+ * is one caller's sequence (knit_retry_run keeps its own).
+ *
  *   knit_backoff           exponential backoff with jitter, stepwise: the
  *                          caller does its own waiting
  *   knit_retry_run         call an operation until it succeeds, waiting

@@ -48,21 +48,23 @@ struct knit_actor {
     size_t reply_size;                        /* bytes per reply */
     unsigned char *env;                       /* the actor's receive buffer */
     unsigned char *answer;                    /* the actor's answer buffer */
-    knit_token stop;        /* cancels the serving loop's scope */
-    knit_waitgroup running; /* 1 until the actor has ended */
-    uint64_t task_id;       /* the actor's task, to catch calls to self */
-    atomic_size_t handles;  /* handles given out, not yet dropped */
-    atomic_size_t refs;     /* handles, plus one while the task runs */
-    int result;             /* the actor's result, once it ended */
-    bool stopping;          /* knit_actor_stop() was called */
-    max_align_t buf[];      /* env, then answer */
+    knit_token stop;          /* cancels the serving loop's scope */
+    knit_waitgroup running;   /* 1 until the actor has ended */
+    _Atomic uint64_t task_id; /* the actor's task, to catch calls to self;
+                                 set by spawn and by the task itself */
+    atomic_size_t handles;    /* handles given out, not yet dropped */
+    atomic_size_t refs;       /* handles, plus one while the task runs */
+    int result;               /* the actor's result, once it ended */
+    atomic_bool stopping;     /* knit_actor_stop() was called */
+    max_align_t buf[];        /* env, then answer */
 };
 
 /* True when the caller is @a's own task (its handler or callbacks). */
 static bool is_self(const knit_actor *a)
 {
     knit_task *t = knit_current();
-    return t && knit_task_id(t) == a->task_id;
+    return t && knit_task_id(t) ==
+                    atomic_load_explicit(&a->task_id, memory_order_relaxed);
 }
 
 static knit_chan *env_slot(const unsigned char *env)
@@ -165,10 +167,12 @@ static int serve(knit_actor *a)
             /* -EPIPE: closed and drained, a normal end, unless the close
              * was a stop's. Otherwise stopped, or the task itself was
              * cancelled. */
-            result = a->stopping ? -ECANCELED : err == -EPIPE ? 0 : err;
+            result = atomic_load(&a->stopping) ? -ECANCELED
+                     : err == -EPIPE           ? 0
+                                               : err;
             break;
         }
-        if (a->stopping) {
+        if (atomic_load(&a->stopping)) {
             discard(a, a->env);
             result = -ECANCELED;
             break;
@@ -178,7 +182,7 @@ static int serve(knit_actor *a)
             result = r;
             break;
         }
-        if (a->stopping) {
+        if (atomic_load(&a->stopping)) {
             result = -ECANCELED;
             break;
         }
@@ -190,6 +194,10 @@ static int serve(knit_actor *a)
 static int actor_main(void *arg)
 {
     knit_actor *a = arg;
+    /* Before any handler runs: on another worker the task may start
+     * before knit_actor_spawn has stored its id. */
+    atomic_store_explicit(&a->task_id, knit_task_id(knit_current()),
+                          memory_order_relaxed);
     int result = serve(a);
     /* Nothing queued now or later will be handled. Closing first makes
      * waiting and later senders fail, so the drain below terminates. */
@@ -239,7 +247,7 @@ knit_actor *knit_actor_spawn(const knit_actor_opts *o, knit_actor_fn handle,
     knit_task *t = knit_spawn_with(&to, actor_main, a);
     if (!t)
         goto out_unref_mailbox;
-    a->task_id = knit_task_id(t);
+    atomic_store_explicit(&a->task_id, knit_task_id(t), memory_order_relaxed);
     knit_detach(t);
     return a;
 
@@ -328,7 +336,7 @@ void knit_actor_close(knit_actor *a)
 
 void knit_actor_stop(knit_actor *a)
 {
-    a->stopping = true;
+    atomic_store(&a->stopping, true);
     knit_token_cancel(&a->stop);
     knit_chan_close(a->mailbox);
 }

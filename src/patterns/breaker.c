@@ -13,7 +13,11 @@
  * before the newest.
  *
  * Nothing here waits, so no knit primitive is needed: the breaker is
- * counters read and written between two switches of one worker.
+ * counters, read and written under its spin lock `lk` (tasks of several
+ * workers may share it). The user's callbacks run outside the lock:
+ * is_failure before it is taken, on_change after it is released (a
+ * change is noted under the lock and reported once it is dropped), so
+ * both may query the breaker.
  *
  * Built only on the public API (DESIGN section 4, layering).
  */
@@ -44,6 +48,7 @@ struct knit_breaker {
     unsigned successes;       /* half-open: successful trials */
     unsigned in_flight;       /* tickets granted and not recorded */
     knit_breaker_stats n;     /* the cumulative counters */
+    knit__pspin lk;           /* guards every field but o */
     int64_t ring[];           /* window: failure_threshold failure times */
 };
 
@@ -63,7 +68,21 @@ static inline struct ticket *timpl(knit_breaker_ticket *t)
 
 /* ---- the state machine ------------------------------------------------- */
 
-static void set_state(knit_breaker *b, knit_breaker_state to, int64_t now)
+/* A change of state made under the lock, reported after it (report). */
+struct change {
+    bool made;
+    knit_breaker_state from, to;
+};
+
+static void report(const knit_breaker *b, const struct change *ch)
+{
+    if (ch->made && b->o.on_change)
+        b->o.on_change(b->o.arg, ch->from, ch->to);
+}
+
+/* Called with b->lk held; @ch is reported once it is dropped. */
+static void set_state(knit_breaker *b, knit_breaker_state to, int64_t now,
+                      struct change *ch)
 {
     knit_breaker_state from = b->state;
     b->state = to;
@@ -79,15 +98,16 @@ static void set_state(knit_breaker *b, knit_breaker_state to, int64_t now)
         b->open_until = now + b->o.open_ms;
         b->n.opened++;
     }
-    if (b->o.on_change)
-        b->o.on_change(b->o.arg, from, to);
+    /* At most one change per call: a refresh that changes the state
+     * bumps the epoch, so a record's ticket is then ignored. */
+    *ch = (struct change){true, from, to};
 }
 
 /* Makes the timed move: open to half-open once the cool-down is over. */
-static void refresh(knit_breaker *b, int64_t now)
+static void refresh(knit_breaker *b, int64_t now, struct change *ch)
 {
     if (b->state == KNIT_BREAKER_OPEN && now >= b->open_until)
-        set_state(b, KNIT_BREAKER_HALF_OPEN, now);
+        set_state(b, KNIT_BREAKER_HALF_OPEN, now, ch);
 }
 
 /* Counts a failure in the closed state; true when the threshold is
@@ -166,7 +186,10 @@ void knit_breaker_free(knit_breaker *b)
 {
     if (!b)
         return;
-    if (b->in_flight)
+    knit__pspin_lock(&b->lk);
+    unsigned in_flight = b->in_flight;
+    knit__pspin_unlock(&b->lk);
+    if (in_flight)
         knit__pattern_misuse(
             "knit_breaker_free: a call let through was not recorded");
     free(b);
@@ -180,39 +203,58 @@ int knit_breaker_allow(knit_breaker *b, knit_breaker_ticket *t)
         return -EINVAL;
     struct ticket *x = timpl(t);
     x->live = 0;
-    refresh(b, knit_now());
+    struct change ch = {0};
+    int64_t now = knit_now();
+    int err = 0;
+    knit__pspin_lock(&b->lk);
+    refresh(b, now, &ch);
     if (b->state == KNIT_BREAKER_OPEN || (b->state == KNIT_BREAKER_HALF_OPEN &&
                                           b->trials >= b->o.half_open_max)) {
         b->n.rejected++;
-        return -EBUSY;
+        err = -EBUSY;
+    } else {
+        if (b->state == KNIT_BREAKER_HALF_OPEN)
+            b->trials++;
+        b->in_flight++;
+        b->n.allowed++;
+        x->epoch = b->epoch;
+        x->live = TICKET_LIVE;
     }
-    if (b->state == KNIT_BREAKER_HALF_OPEN)
-        b->trials++;
-    b->in_flight++;
-    b->n.allowed++;
-    x->epoch = b->epoch;
-    x->live = TICKET_LIVE;
-    return 0;
+    knit__pspin_unlock(&b->lk);
+    report(b, &ch);
+    return err;
 }
 
 void knit_breaker_record(knit_breaker *b, knit_breaker_ticket *t, int result)
 {
     struct ticket *x = t ? timpl(t) : NULL;
-    if (!b || !x || x->live != TICKET_LIVE || b->in_flight == 0)
+    if (!b || !x || x->live != TICKET_LIVE)
         knit__pattern_misuse(
             "knit_breaker_record: not a ticket of this breaker waiting "
             "to be recorded (recorded twice?)");
+    /* Before the lock: is_failure is the user's. */
+    enum outcome outcome = classify(b, result);
+    struct change ch = {0};
+    int64_t now = knit_now();
+    knit__pspin_lock(&b->lk);
+    if (b->in_flight == 0) {
+        knit__pspin_unlock(&b->lk);
+        knit__pattern_misuse(
+            "knit_breaker_record: not a ticket of this breaker waiting "
+            "to be recorded (recorded twice?)");
+    }
     x->live = 0;
     b->in_flight--;
-    int64_t now = knit_now();
-    refresh(b, now);
+    refresh(b, now, &ch);
     if (x->epoch != b->epoch) {
         b->n.ignored++; /* let through before the last change */
+        knit__pspin_unlock(&b->lk);
+        report(b, &ch);
         return;
     }
     if (b->state == KNIT_BREAKER_HALF_OPEN)
         b->trials--;
-    switch (classify(b, result)) {
+    switch (outcome) {
     case IGNORED:
         b->n.ignored++;
         break;
@@ -221,14 +263,16 @@ void knit_breaker_record(knit_breaker *b, knit_breaker_ticket *t, int result)
         if (b->state == KNIT_BREAKER_CLOSED)
             b->consecutive = 0;
         else if (++b->successes >= b->o.success_threshold)
-            set_state(b, KNIT_BREAKER_CLOSED, now);
+            set_state(b, KNIT_BREAKER_CLOSED, now, &ch);
         break;
     case FAILURE:
         b->n.failed++;
         if (b->state == KNIT_BREAKER_HALF_OPEN || count_failure(b, now))
-            set_state(b, KNIT_BREAKER_OPEN, now);
+            set_state(b, KNIT_BREAKER_OPEN, now, &ch);
         break;
     }
+    knit__pspin_unlock(&b->lk);
+    report(b, &ch);
 }
 
 int knit_breaker_call(knit_breaker *b, knit_fn fn, void *arg)
@@ -248,8 +292,14 @@ int knit_breaker_call(knit_breaker *b, knit_fn fn, void *arg)
 
 knit_breaker_state knit_breaker_state_get(knit_breaker *b)
 {
-    refresh(b, knit_now());
-    return b->state;
+    struct change ch = {0};
+    int64_t now = knit_now();
+    knit__pspin_lock(&b->lk);
+    refresh(b, now, &ch);
+    knit_breaker_state st = b->state;
+    knit__pspin_unlock(&b->lk);
+    report(b, &ch);
+    return st;
 }
 
 const char *knit_breaker_state_name(knit_breaker_state s)
@@ -268,29 +318,38 @@ const char *knit_breaker_state_name(knit_breaker_state s)
 void knit_breaker_trip(knit_breaker *b)
 {
     int64_t now = knit_now();
-    if (b->state == KNIT_BREAKER_OPEN) {
+    struct change ch = {0};
+    knit__pspin_lock(&b->lk);
+    if (b->state == KNIT_BREAKER_OPEN)
         b->open_until = now + b->o.open_ms;
-        return;
-    }
-    set_state(b, KNIT_BREAKER_OPEN, now);
+    else
+        set_state(b, KNIT_BREAKER_OPEN, now, &ch);
+    knit__pspin_unlock(&b->lk);
+    report(b, &ch);
 }
 
 void knit_breaker_reset(knit_breaker *b)
 {
     int64_t now = knit_now();
+    struct change ch = {0};
+    knit__pspin_lock(&b->lk);
     if (b->state == KNIT_BREAKER_CLOSED) {
         b->consecutive = 0; /* the epoch stays: calls in flight count */
         b->ring_len = 0;
         b->ring_next = 0;
-        return;
+    } else {
+        set_state(b, KNIT_BREAKER_CLOSED, now, &ch);
     }
-    set_state(b, KNIT_BREAKER_CLOSED, now);
+    knit__pspin_unlock(&b->lk);
+    report(b, &ch);
 }
 
 void knit_breaker_stats_get(knit_breaker *b, knit_breaker_stats *out)
 {
     int64_t now = knit_now();
-    refresh(b, now);
+    struct change ch = {0};
+    knit__pspin_lock(&b->lk);
+    refresh(b, now, &ch);
     *out = b->n;
     out->state = b->state;
     out->since = b->since;
@@ -298,4 +357,6 @@ void knit_breaker_stats_get(knit_breaker *b, knit_breaker_stats *out)
     out->failures = failures_now(b, now);
     out->successes = b->successes;
     out->in_flight = b->in_flight;
+    knit__pspin_unlock(&b->lk);
+    report(b, &ch);
 }

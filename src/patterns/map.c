@@ -26,9 +26,17 @@
  *    input order, the items started and not delivered are the indices
  *    [head, head + W), so a ring of W entries reorders them.
  *
+ * Several workers. The workers may run on different workers at once: the
+ * next array index is taken with an atomic increment; a channel source
+ * is read under the `recv_lock` mutex, so that indices follow the channel's
+ * order (the ordered stream relies on it); the failure count and the
+ * first failure are atomics. Everything else a worker writes reaches the
+ * owner through a knit primitive (done channel, waitgroup).
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +66,8 @@ struct knit_map {
     size_t n;                /* array source: items in it */
     size_t item_size;        /* bytes per item */
     knit_chan *in;           /* channel source (our reference), or NULL */
-    size_t next;             /* items taken so far: the next index */
+    knit_mutex recv_lock;    /* channel source: one receiver at a time */
+    atomic_size_t next;      /* items taken so far: the next index */
     unsigned char *results;  /* direct: the caller's results, or NULL */
     size_t result_size;      /* bytes per result */
     int *status;             /* direct: the caller's status, or NULL */
@@ -66,8 +75,8 @@ struct knit_map {
     struct worker **ring;    /* stream, ordered: workers by index % W */
     size_t head;             /* stream, ordered: next index to deliver */
     size_t nworkers;         /* W */
-    size_t failed;           /* direct: items whose fn failed */
-    int err;                 /* direct, fail fast: the first failure */
+    atomic_size_t failed;    /* direct: items whose fn failed */
+    atomic_int err;          /* direct, fail fast: the first failure */
     bool ordered;            /* stream: deliver in input order */
     bool fail_fast;          /* the first failure stops the map */
     bool stream;             /* streamed rather than direct */
@@ -181,16 +190,25 @@ static int take(struct knit_map *m, struct worker *w, size_t *index,
                 void **item)
 {
     if (m->in) {
-        int err = knit_chan_recv(m->in, w->item);
+        /* The index is taken with the item, under the mutex: a receiver
+         * on another worker cannot number a later item first. */
+        int err = knit_mutex_lock(&m->recv_lock);
         if (err < 0)
             return err;
+        size_t i = 0;
+        err = knit_chan_recv(m->in, w->item);
+        if (err == 0)
+            i = atomic_fetch_add_explicit(&m->next, 1, memory_order_relaxed);
+        knit_mutex_unlock(&m->recv_lock);
+        *index = i;
         *item = w->item;
-    } else {
-        if (m->next == m->n)
-            return -EPIPE;
-        *item = m->items ? m->items + m->next * m->item_size : NULL;
+        return err;
     }
-    *index = m->next++;
+    size_t i = atomic_fetch_add_explicit(&m->next, 1, memory_order_relaxed);
+    if (i >= m->n)
+        return -EPIPE; /* next may pass n, by one per worker at most */
+    *item = m->items ? m->items + i * m->item_size : NULL;
+    *index = i;
     return 0;
 }
 
@@ -209,11 +227,12 @@ static int hand_on(struct knit_map *m, struct worker *w, size_t index, int r)
 {
     bool first_failure = r < 0 && m->fail_fast;
     if (r < 0)
-        m->failed++;
+        atomic_fetch_add_explicit(&m->failed, 1, memory_order_relaxed);
     if (!m->stream) {
         if (!first_failure)
             return 0;
-        m->err = r;
+        int none = 0; /* two may fail at once on several workers */
+        (void)atomic_compare_exchange_strong(&m->err, &none, r);
         knit_token_cancel(&m->stop); /* the siblings see -ECANCELED */
         return -ECANCELED;
     }
@@ -311,11 +330,19 @@ static void destroy(struct knit_map *m)
 
 static ssize_t run_direct(struct knit_map *m)
 {
-    int err = spawn_workers(m);
+    /* Still 0, so this only reports a fired scope: then nothing starts
+     * (on several workers a worker would otherwise start an item before
+     * the stop below reaches it). */
+    int err = knit_waitgroup_wait(&m->running);
+    if (err == 0)
+        err = spawn_workers(m);
     if (err == 0)
         err = knit_waitgroup_wait(&m->running);
     stop(m);
-    ssize_t r = err < 0 ? err : m->err < 0 ? m->err : (ssize_t)m->failed;
+    int first = atomic_load(&m->err);
+    ssize_t r = err < 0     ? err
+                : first < 0 ? first
+                            : (ssize_t)atomic_load(&m->failed);
     destroy(m);
     return r;
 }

@@ -22,9 +22,16 @@
  * own cancellation goes through the root token (every task then counts
  * its items as dropped, not failed) before knit_group_wait reaps them.
  *
+ * Several workers. A stage's tasks may run on different workers at once:
+ * its counters are atomics (relaxed: they are statistics), the first
+ * error is set by a compare-and-swap, and the run state is switched
+ * under the pipeline's spin lock, which knit_pipeline_cancel takes too,
+ * so a cancel from another task never reaches a token being destroyed.
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +44,24 @@
 #define ALIGN _Alignof(max_align_t)
 
 struct stage;
+
+/* A stage's counter: its tasks may run on several workers. */
+typedef _Atomic uint64_t counter;
+
+static void inc(counter *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static void dec(counter *c)
+{
+    atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
+}
+
+static uint64_t get(const counter *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 /* One task of a stage and its item buffers. */
 struct pworker {
@@ -60,13 +85,13 @@ struct stage {
     knit_token stop;             /* child of the next stage's (see top) */
     struct pworker *ws;          /* one per task, then their buffers */
     /* The counters knit_pipeline_stats reports (see knit_stage_stats). */
-    uint64_t n_in;            /* items received (source: produced) */
-    uint64_t n_out;           /* items sent on, or finished by a sink */
-    uint64_t n_skipped;       /* KNIT_STAGE_SKIP answers */
-    uint64_t n_errors;        /* failures of the function on its own */
-    uint64_t n_dropped;       /* items lost to a teardown */
-    uint64_t n_in_flight;     /* received, not yet done with */
-    uint64_t n_max_in_flight; /* the most n_in_flight has been */
+    counter n_in;            /* items received (source: produced) */
+    counter n_out;           /* items sent on, or finished by a sink */
+    counter n_skipped;       /* KNIT_STAGE_SKIP answers */
+    counter n_errors;        /* failures of the function on its own */
+    counter n_dropped;       /* items lost to a teardown */
+    counter n_in_flight;     /* received, not yet done with */
+    counter n_max_in_flight; /* the most n_in_flight has been */
 };
 
 enum state {
@@ -81,9 +106,10 @@ struct knit_pipeline {
     size_t cap;             /* room in stages */
     knit_group group;       /* the tasks, during the run */
     knit_waitgroup running; /* tasks not yet ended */
+    knit__pspin lk;         /* guards state and cancelled */
     enum state state;       /* see enum state */
     int build_err;          /* the first failed builder call, or 0 */
-    int err;                /* the first failure or cancel, or 0 */
+    atomic_int err;         /* the first failure or cancel, or 0 */
     bool cancelled;         /* knit_pipeline_cancel before the run */
 };
 
@@ -164,18 +190,30 @@ int knit_pipeline_stage(knit_pipeline *p, const char *name, unsigned workers,
 
 static void item_in(struct stage *st)
 {
-    st->n_in++;
-    if (++st->n_in_flight > st->n_max_in_flight)
-        st->n_max_in_flight = st->n_in_flight;
+    inc(&st->n_in);
+    uint64_t now =
+        atomic_fetch_add_explicit(&st->n_in_flight, 1, memory_order_relaxed) +
+        1;
+    uint64_t max = get(&st->n_max_in_flight);
+    while (now > max && !atomic_compare_exchange_weak_explicit(
+                            &st->n_max_in_flight, &max, now,
+                            memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+/* Records @err as the pipeline's error unless one came first. */
+static void first_err(knit_pipeline *p, int err)
+{
+    int none = 0;
+    (void)atomic_compare_exchange_strong(&p->err, &none, err);
 }
 
 /* A function of @st failed on its own: the first failure is the
  * pipeline's; @st and the stages before it stop (see the top). */
 static void fail(struct stage *st, int err)
 {
-    st->n_errors++;
-    if (!st->p->err)
-        st->p->err = err;
+    inc(&st->n_errors);
+    first_err(st->p, err);
     knit_token_cancel(&st->stop);
 }
 
@@ -183,12 +221,12 @@ static void fail(struct stage *st, int err)
 static bool send_on(struct stage *st, struct pworker *w)
 {
     int err = knit_chan_send(st->out, w->out);
-    st->n_in_flight--;
+    dec(&st->n_in_flight);
     if (err < 0) {
-        st->n_dropped++; /* cancelled by a teardown */
+        inc(&st->n_dropped); /* cancelled by a teardown */
         return false;
     }
-    st->n_out++;
+    inc(&st->n_out);
     return true;
 }
 
@@ -238,20 +276,20 @@ static int stage_main(void *arg)
         item_in(st);
         int r = st->fn(st->ctx, w->in, w->out);
         if (r < 0) {
-            st->n_in_flight--;
+            dec(&st->n_in_flight);
             if (knit_token_is_cancelled(&st->stop)) {
-                st->n_dropped++; /* cancelled by the teardown */
+                inc(&st->n_dropped); /* cancelled by the teardown */
             } else {
                 fail(st, r);
             }
             break;
         }
         if (r == KNIT_STAGE_SKIP) {
-            st->n_in_flight--;
-            st->n_skipped++;
+            dec(&st->n_in_flight);
+            inc(&st->n_skipped);
         } else if (!st->out) {
-            st->n_in_flight--;
-            st->n_out++; /* the last stage: done with it */
+            dec(&st->n_in_flight);
+            inc(&st->n_out); /* the last stage: done with it */
         } else if (!send_on(st, w)) {
             break;
         }
@@ -340,7 +378,9 @@ static int run(knit_pipeline *p)
     knit_token *root = &p->stages[p->n - 1]->stop;
     knit_group_init(&p->group, 0);
     knit_waitgroup_init(&p->running);
+    knit__pspin_lock(&p->lk);
     p->state = RUNNING;
+    knit__pspin_unlock(&p->lk);
     int err = 0;
     /* Downstream first, so that each stage is waiting for items by the
      * time the one before it sends. */
@@ -351,13 +391,15 @@ static int run(knit_pipeline *p)
     if (err < 0)
         knit_token_cancel(root); /* spawn failed, or the caller's scope */
     (void)knit_group_wait(&p->group);
+    knit__pspin_lock(&p->lk);
     p->state = DONE;
+    knit__pspin_unlock(&p->lk);
     for (size_t i = 0; i < p->n; i++) {
         if (p->stages[i]->in)
             knit_chan_close(p->stages[i]->in); /* already, unless torn */
         knit_token_destroy(&p->stages[i]->stop);
     }
-    return err < 0 ? err : p->err;
+    return err < 0 ? err : atomic_load(&p->err);
 }
 
 int knit_pipeline_run(knit_pipeline *p)
@@ -366,12 +408,17 @@ int knit_pipeline_run(knit_pipeline *p)
         return -EINVAL;
     if (p->build_err)
         return p->build_err;
-    if (p->state != BUILDING)
-        return -EALREADY;
     if (p->n < 2 || p->stages[p->n - 1]->out_size != 0)
-        return -EINVAL;
-    p->state = DONE;
-    if (p->cancelled)
+        return p->state != BUILDING ? -EALREADY : -EINVAL;
+    knit__pspin_lock(&p->lk);
+    enum state state = p->state;
+    bool cancelled = p->cancelled;
+    if (state == BUILDING)
+        p->state = DONE;
+    knit__pspin_unlock(&p->lk);
+    if (state != BUILDING)
+        return -EALREADY;
+    if (cancelled)
         return -ECANCELED;
     return run(p);
 }
@@ -380,13 +427,16 @@ void knit_pipeline_cancel(knit_pipeline *p)
 {
     if (!p)
         return;
+    /* Under the lock: run switches to DONE under it before it destroys
+     * the tokens. knit_token_cancel never parks. */
+    knit__pspin_lock(&p->lk);
     if (p->state == BUILDING) {
         p->cancelled = true;
     } else if (p->state == RUNNING) {
-        if (!p->err)
-            p->err = -ECANCELED;
+        first_err(p, -ECANCELED);
         knit_token_cancel(&p->stages[p->n - 1]->stop);
     }
+    knit__pspin_unlock(&p->lk);
 }
 
 size_t knit_pipeline_len(const knit_pipeline *p)
@@ -403,13 +453,13 @@ int knit_pipeline_stats(const knit_pipeline *p, size_t i, knit_stage_stats *out)
         .name = st->name,
         .workers = st->workers,
         .capacity = st->capacity,
-        .in = st->n_in,
-        .out = st->n_out,
-        .skipped = st->n_skipped,
-        .errors = st->n_errors,
-        .dropped = st->n_dropped,
-        .in_flight = st->n_in_flight,
-        .max_in_flight = st->n_max_in_flight,
+        .in = get(&st->n_in),
+        .out = get(&st->n_out),
+        .skipped = get(&st->n_skipped),
+        .errors = get(&st->n_errors),
+        .dropped = get(&st->n_dropped),
+        .in_flight = get(&st->n_in_flight),
+        .max_in_flight = get(&st->n_max_in_flight),
         .queued = st->in ? knit_chan_len(st->in) : 0,
         .high_water = st->in ? knit_chan_high_water(st->in) : 0,
     };
@@ -420,7 +470,10 @@ void knit_pipeline_free(knit_pipeline *p)
 {
     if (!p)
         return;
-    if (p->state == RUNNING)
+    knit__pspin_lock(&p->lk);
+    enum state state = p->state;
+    knit__pspin_unlock(&p->lk);
+    if (state == RUNNING)
         knit__pattern_misuse("knit_pipeline_free of a running pipeline");
     for (size_t i = 0; i < p->n; i++) {
         struct stage *st = p->stages[i];

@@ -24,10 +24,17 @@
  * surplus ages out). The keeper sleeps in a select on the next eviction
  * time and on a notify that every change of the pool pokes.
  *
+ * Several workers. The slot table, the idle list, the gauges and the
+ * counters are read and written under the pool's spin lock `lk`, which
+ * is never held across a park nor across the user's create, check and
+ * destroy: a slot being worked on outside the lock is PENDING (create,
+ * check) or DYING (destroy), so nobody else touches it meanwhile.
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +50,10 @@ enum slot_state {
     SLOT_PENDING, /* being created or checked by a permit holder */
     SLOT_IDLE,    /* on the idle list */
     SLOT_OUT,     /* checked out */
+    SLOT_DYING,   /* being destroyed; free once destroy returned */
 };
 
+/* One resource, or room for one. */
 struct slot {
     void *res;          /* the resource, unless SLOT_FREE */
     int64_t idle_since; /* knit_now() at its release; SLOT_IDLE only */
@@ -58,6 +67,7 @@ struct knit_pool {
     knit_sem permits;    /* max_size permits; see the top */
     knit_notify wake;    /* pokes the keeper */
     knit_task *keeper;   /* the background task, or NULL */
+    knit__pspin lk;      /* guards everything below */
     struct slot *newest; /* head of the idle list */
     struct slot *oldest; /* tail of the idle list */
     unsigned idle;       /* slots SLOT_IDLE */
@@ -65,19 +75,31 @@ struct knit_pool {
     unsigned pending;    /* slots SLOT_PENDING */
     unsigned waiting;    /* tasks inside knit_sem_acquire */
     unsigned users;      /* tasks inside knit_pool_acquire */
-    bool closed;         /* knit_pool_close was called */
+    atomic_bool closed;  /* knit_pool_close was called; set under lk */
     knit_pool_stats n;   /* the counters (the gauges are computed) */
     struct slot slots[]; /* o.max_size of them */
 };
 
-/* Wakes the keeper to look at the pool again: something changed. */
+static void lock(const knit_pool *p)
+{
+    knit__pspin_lock((knit__pspin *)&p->lk);
+}
+
+static void unlock(const knit_pool *p)
+{
+    knit__pspin_unlock((knit__pspin *)&p->lk);
+}
+
+static bool is_closed(const knit_pool *p)
+{
+    return atomic_load_explicit(&p->closed, memory_order_acquire);
+}
+
 static void poke(knit_pool *p)
 {
     if (p->keeper)
         knit_notify_one(&p->wake);
 }
-
-/* ---- slots and the idle list ------------------------------------------- */
 
 static struct slot *free_slot(knit_pool *p)
 {
@@ -115,44 +137,48 @@ static void unlink_idle(knit_pool *p, struct slot *s)
     p->idle--;
 }
 
-/* Destroys the resource in @s and frees the slot. */
+/* Destroys the resource of @s (out of every list and gauge already).
+ * Called and returns with the lock held; drops it around destroy. */
 static void discard(knit_pool *p, struct slot *s)
 {
+    s->state = SLOT_DYING;
+    void *res = s->res;
+    unlock(p);
     if (p->o.destroy)
-        p->o.destroy(p->o.arg, s->res);
+        p->o.destroy(p->o.arg, res);
+    lock(p);
     p->n.destroyed++;
     s->res = NULL;
     s->state = SLOT_FREE;
 }
 
-/* ---- acquire and release ----------------------------------------------- */
-
-/* Whether the idle resource in @s must be checked before it goes out. */
 static bool needs_check(const knit_pool *p, const struct slot *s)
 {
     return p->o.check && (p->o.check_idle_ms <= 0 ||
                           knit_now() - s->idle_since >= p->o.check_idle_ms);
 }
 
-/* The caller holds a permit: hand it an idle resource that passes its
- * check, or a new one. On error the caller gives the permit back. */
+/* With a permit held: an idle resource (checked if due), else a new one.
+ * Called and returns with the lock held. */
 static int checkout(knit_pool *p, void **res)
 {
     struct slot *s;
     int err;
-    while (!p->closed && (s = p->newest) != NULL) {
+    while (!is_closed(p) && (s = p->newest) != NULL) {
         unlink_idle(p, s);
         if (needs_check(p, s)) {
             s->state = SLOT_PENDING;
             p->pending++;
+            unlock(p);
             err = p->o.check(p->o.arg, s->res);
+            lock(p);
             p->pending--;
             if (err < 0) {
                 p->n.check_failures++;
                 discard(p, s);
                 continue;
             }
-            if (p->closed) {
+            if (is_closed(p)) {
                 discard(p, s);
                 return -EPIPE;
             }
@@ -162,14 +188,16 @@ static int checkout(knit_pool *p, void **res)
         *res = s->res;
         return 0;
     }
-    if (p->closed)
+    if (is_closed(p))
         return -EPIPE;
     s = free_slot(p);
     assert(s); /* see the top: the slots in use are held by others */
     s->state = SLOT_PENDING;
     p->pending++;
     void *r = NULL;
+    unlock(p);
     err = p->o.create(p->o.arg, &r);
+    lock(p);
     p->pending--;
     if (err < 0) {
         p->n.create_errors++;
@@ -178,7 +206,7 @@ static int checkout(knit_pool *p, void **res)
     }
     p->n.created++;
     s->res = r;
-    if (p->closed) {
+    if (is_closed(p)) {
         discard(p, s);
         return -EPIPE;
     }
@@ -195,9 +223,12 @@ int knit_pool_acquire(knit_pool *p, void **res)
     *res = NULL;
     if (!p)
         return -EINVAL;
+    lock(p);
     p->users++;
     p->waiting++;
+    unlock(p);
     int err = knit_sem_acquire(&p->permits, 1);
+    lock(p);
     p->waiting--;
     if (err < 0) {
         if (err == -ETIMEDOUT)
@@ -205,14 +236,16 @@ int knit_pool_acquire(knit_pool *p, void **res)
         else if (err == -ECANCELED)
             p->n.cancelled++;
         p->users--;
+        unlock(p);
         return err;
     }
     err = checkout(p, res);
-    if (err < 0)
-        knit_sem_release(&p->permits, 1); /* to the next waiter */
-    else
+    if (err == 0)
         p->n.acquired++;
     p->users--;
+    unlock(p);
+    if (err < 0)
+        knit_sem_release(&p->permits, 1); /* to the next waiter */
     poke(p); /* fewer idle: the keeper may top up */
     return err;
 }
@@ -220,10 +253,14 @@ int knit_pool_acquire(knit_pool *p, void **res)
 void knit_pool_release(knit_pool *p, void *res, bool broken)
 {
     struct slot *s = NULL;
-    if (p)
+    if (p) {
+        lock(p);
         for (unsigned i = 0; i < p->o.max_size && !s; i++)
             if (p->slots[i].state == SLOT_OUT && p->slots[i].res == res)
                 s = &p->slots[i];
+        if (!s)
+            unlock(p);
+    }
     if (!s)
         knit__pattern_misuse(
             "knit_pool_release: the resource is not checked out of this "
@@ -231,10 +268,11 @@ void knit_pool_release(knit_pool *p, void *res, bool broken)
     p->out--;
     if (broken)
         p->n.broken++;
-    if (broken || p->closed)
+    if (broken || is_closed(p))
         discard(p, s);
     else
         push_idle(p, s);
+    unlock(p);
     /* After the push: the head waiter, woken with this permit, takes the
      * resource (or creates one in place of a destroyed one). */
     knit_sem_release(&p->permits, 1);
@@ -243,8 +281,9 @@ void knit_pool_release(knit_pool *p, void *res, bool broken)
 
 /* ---- the keeper -------------------------------------------------------- */
 
-/* Destroys the resources idle for idle_ms, oldest first, down to
- * min_idle. Returns when the next one expires, or KNIT_FOREVER. */
+/* Destroys the idle resources past min_idle that have been idle for
+ * idle_ms; returns when the next one is due (KNIT_FOREVER: none). Called
+ * and returns with the lock held. */
 static int64_t evict(knit_pool *p, int64_t now)
 {
     if (p->o.idle_ms <= 0)
@@ -263,18 +302,14 @@ static int64_t evict(knit_pool *p, int64_t now)
     return KNIT_FOREVER;
 }
 
-/* The keeper creates one resource at a time, so when it asks, none of
- * its own is pending. */
 static bool wants_more(const knit_pool *p)
 {
     return p->idle < p->o.min_idle;
 }
 
-/*
- * Creates one idle resource when a permit and a slot are free. Return: 1
- * made one; 0 nothing to do now (the permits are taken or waited for:
- * the tasks that wait make their own); create()'s error.
- */
+/* Creates one idle resource when a slot and a permit are free: 1 when it
+ * did, 0 when it could not try, a negative errno when create failed.
+ * Called and returns with the lock held. */
 static int top_up(knit_pool *p)
 {
     struct slot *s = free_slot(p);
@@ -283,7 +318,9 @@ static int top_up(knit_pool *p)
     s->state = SLOT_PENDING;
     p->pending++;
     void *r = NULL;
+    unlock(p);
     int err = p->o.create(p->o.arg, &r);
+    lock(p);
     p->pending--;
     if (err < 0) {
         p->n.create_errors++;
@@ -291,13 +328,15 @@ static int top_up(knit_pool *p)
     } else {
         p->n.created++;
         s->res = r;
-        if (p->closed)
+        if (is_closed(p))
             discard(p, s);
         else
             push_idle(p, s);
         err = 1;
     }
+    unlock(p);
     knit_sem_release(&p->permits, 1); /* a waiter takes the new one */
+    lock(p);
     return err;
 }
 
@@ -312,12 +351,14 @@ static int keeper(void *arg)
     knit_backoff b;
     knit_backoff_init(&b, &bp);
     int64_t retry_at = 0; /* no background create before this */
-    while (!p->closed) {
+    while (!is_closed(p)) {
         int64_t now = knit_now();
+        lock(p);
         int64_t next = evict(p, now);
         if (wants_more(p)) {
             if (now >= retry_at) {
                 int made = top_up(p);
+                unlock(p);
                 if (made == 1) {
                     knit_backoff_reset(&b);
                     continue;
@@ -328,10 +369,12 @@ static int keeper(void *arg)
                     retry_at = knit_now() + knit_backoff_next(&b, 0);
                     continue;
                 }
+                lock(p);
             } else if (next == KNIT_FOREVER || retry_at < next) {
                 next = retry_at;
             }
         }
+        unlock(p);
         knit_case cases[2] = {knit_case_notify(&p->wake),
                               knit_case_deadline(next)};
         if (knit_select_biased(cases, 2) < 0)
@@ -368,15 +411,21 @@ knit_pool *knit_pool_new(const knit_pool_opts *o)
 
 void knit_pool_close(knit_pool *p)
 {
-    if (p->closed)
+    lock(p);
+    if (is_closed(p)) {
+        unlock(p);
         return;
-    p->closed = true;
+    }
+    atomic_store_explicit(&p->closed, true, memory_order_release);
+    unlock(p);
     knit_sem_close(&p->permits);
+    lock(p);
     while (p->oldest) {
         struct slot *s = p->oldest;
         unlink_idle(p, s);
         discard(p, s);
     }
+    unlock(p);
     if (p->keeper)
         knit_cancel(p->keeper);
 }
@@ -385,9 +434,13 @@ void knit_pool_free(knit_pool *p)
 {
     if (!p)
         return;
-    if (p->out)
+    lock(p);
+    unsigned out = p->out;
+    unsigned users = p->users;
+    unlock(p);
+    if (out)
         knit__pattern_misuse("knit_pool_free: resources are still checked out");
-    if (p->users)
+    if (users)
         knit__pattern_misuse(
             "knit_pool_free: tasks are still inside knit_pool_acquire");
     knit_pool_close(p);
@@ -405,11 +458,13 @@ void knit_pool_free(knit_pool *p)
 
 void knit_pool_stats_get(const knit_pool *p, knit_pool_stats *out)
 {
+    lock(p);
     *out = p->n;
     out->idle = p->idle;
     out->in_use = p->out;
     out->pending = p->pending;
     out->size = p->idle + p->out + p->pending;
     out->waiting = p->waiting;
-    out->closed = p->closed;
+    out->closed = is_closed(p);
+    unlock(p);
 }

@@ -21,6 +21,12 @@
  * the best effective level of its level; the best job overall is among
  * the heads of the levels. A take scans the K heads: O(K), K <= 64.
  *
+ * Several workers. The queue, the free list, the stats and the flags are
+ * read and written under the pool's spin lock `lk`, never held across a
+ * park nor across a job or the discard callback. A submit checks for
+ * close and queues its job in one critical section, so a job is queued
+ * either before close (and run) or not at all.
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <errno.h>
@@ -60,6 +66,7 @@ struct knit_prio_pool {
     struct job *free;     /* unused records */
     struct level *levels; /* cfg.levels of them */
     knit_task **workers;  /* cfg.workers handles; NULL once joined */
+    knit__pspin lk;       /* guards everything below */
     size_t len;           /* jobs queued */
     uint64_t seq;         /* the next job's seq */
     bool closed;          /* close or cancel happened */
@@ -118,9 +125,8 @@ static int effective(const knit_prio_pool *p, int level, const struct job *j,
  * the earliest submitted. Returns its level, or -1 when the queue is
  * empty.
  */
-static int take(knit_prio_pool *p, struct job *out)
+static int take_locked(knit_prio_pool *p, struct job *out, int64_t now)
 {
-    int64_t now = knit_now();
     int best = -1;
     int best_eff = 0;
     for (int i = 0; i < p->cfg.levels; i++) {
@@ -150,6 +156,15 @@ static int take(knit_prio_pool *p, struct job *out)
     return best;
 }
 
+static int take(knit_prio_pool *p, struct job *out)
+{
+    int64_t now = knit_now();
+    knit__pspin_lock(&p->lk);
+    int best = take_locked(p, out, now);
+    knit__pspin_unlock(&p->lk);
+    return best;
+}
+
 /* ---- workers ------------------------------------------------------------- */
 
 static int worker(void *arg)
@@ -169,8 +184,11 @@ static int worker(void *arg)
         knit_scope_link_token(&s, &p->cancel);
         int r = j.fn(j.arg);
         knit_scope_exit(&s);
-        if (r < 0)
+        if (r < 0) {
+            knit__pspin_lock(&p->lk);
             p->levels[level].st.failed++;
+            knit__pspin_unlock(&p->lk);
+        }
     }
 }
 
@@ -243,6 +261,18 @@ static int check_job(const knit_prio_pool *p, int level, knit_fn fn)
     return fn && level >= 0 && level < p->cfg.levels ? 0 : -EINVAL;
 }
 
+/* Queues the job unless the pool is closed: one critical section with
+ * close's, see the top. */
+static bool push_open(knit_prio_pool *p, int level, knit_fn fn, void *arg)
+{
+    knit__pspin_lock(&p->lk);
+    bool open = !p->closed;
+    if (open)
+        push(p, level, fn, arg);
+    knit__pspin_unlock(&p->lk);
+    return open;
+}
+
 int knit_prio_pool_submit(knit_prio_pool *p, int level, knit_fn fn, void *arg)
 {
     int err = check_job(p, level, fn);
@@ -252,11 +282,10 @@ int knit_prio_pool_submit(knit_prio_pool *p, int level, knit_fn fn, void *arg)
         return err;
     /* A slot granted just before a close must not queue a job that no
      * worker would run (they may all have ended already). */
-    if (p->closed) {
+    if (!push_open(p, level, fn, arg)) {
         knit_sem_release(&p->slots, 1);
         return -EPIPE;
     }
-    push(p, level, fn, arg);
     knit_sem_release(&p->items, 1);
     return 0;
 }
@@ -269,16 +298,22 @@ int knit_prio_pool_try_submit(knit_prio_pool *p, int level, knit_fn fn,
         return err;
     if ((err = knit_sem_try_acquire(&p->slots, 1)) < 0)
         return err;
-    push(p, level, fn, arg);
+    if (!push_open(p, level, fn, arg)) { /* closed on another worker */
+        knit_sem_release(&p->slots, 1);
+        return -EPIPE;
+    }
     knit_sem_release(&p->items, 1);
     return 0;
 }
 
 void knit_prio_pool_close(knit_prio_pool *p)
 {
-    if (p->closed)
-        return;
+    knit__pspin_lock(&p->lk);
+    bool was = p->closed;
     p->closed = true;
+    knit__pspin_unlock(&p->lk);
+    if (was)
+        return;
     knit_sem_close(&p->slots);
     knit_sem_release(&p->items, (unsigned)p->cfg.workers);
 }
@@ -286,15 +321,26 @@ void knit_prio_pool_close(knit_prio_pool *p)
 void knit_prio_pool_cancel(knit_prio_pool *p)
 {
     knit_prio_pool_close(p);
-    if (p->cancelled)
-        return;
+    knit__pspin_lock(&p->lk);
+    bool was = p->cancelled;
     p->cancelled = true;
+    knit__pspin_unlock(&p->lk);
+    if (was)
+        return;
+    /* One job at a time: discard is the user's, run outside the lock. */
     for (int i = 0; i < p->cfg.levels; i++) {
-        while (p->levels[i].head) {
-            struct job *j = pop(p, i);
-            void *arg = j->arg;
-            release(p, j);
-            p->levels[i].st.dropped++;
+        for (;;) {
+            knit__pspin_lock(&p->lk);
+            struct job *j = p->levels[i].head ? pop(p, i) : NULL;
+            void *arg = NULL;
+            if (j) {
+                arg = j->arg;
+                release(p, j);
+                p->levels[i].st.dropped++;
+            }
+            knit__pspin_unlock(&p->lk);
+            if (!j)
+                break;
             if (p->cfg.discard)
                 p->cfg.discard(arg);
         }
@@ -304,11 +350,13 @@ void knit_prio_pool_cancel(knit_prio_pool *p)
 
 int knit_prio_pool_wait(knit_prio_pool *p)
 {
-    if (p->joined)
-        return 0;
-    if (p->waiting)
-        return -EBUSY;
-    p->waiting = true;
+    knit__pspin_lock(&p->lk);
+    int busy = p->joined ? 1 : p->waiting ? -EBUSY : 0;
+    if (!busy)
+        p->waiting = true;
+    knit__pspin_unlock(&p->lk);
+    if (busy)
+        return busy > 0 ? 0 : busy;
     knit_prio_pool_close(p);
     int err = 0;
     for (int i = 0; i < p->cfg.workers; i++) {
@@ -321,8 +369,10 @@ int knit_prio_pool_wait(knit_prio_pool *p)
     if (err < 0)
         knit_prio_pool_cancel(p); /* no grace left: drop and cancel */
     join_workers(p);
+    knit__pspin_lock(&p->lk);
     p->waiting = false;
     p->joined = true;
+    knit__pspin_unlock(&p->lk);
     return err;
 }
 
@@ -331,20 +381,30 @@ int knit_prio_pool_stats(const knit_prio_pool *p, int level,
 {
     if (level < 0 || level >= p->cfg.levels)
         return -EINVAL;
+    knit__pspin *lk = (knit__pspin *)&p->lk;
+    knit__pspin_lock(lk);
     *out = p->levels[level].st;
+    knit__pspin_unlock(lk);
     return 0;
 }
 
 size_t knit_prio_pool_len(const knit_prio_pool *p)
 {
-    return p->len;
+    knit__pspin *lk = (knit__pspin *)&p->lk;
+    knit__pspin_lock(lk);
+    size_t n = p->len;
+    knit__pspin_unlock(lk);
+    return n;
 }
 
 void knit_prio_pool_free(knit_prio_pool *p)
 {
     if (!p)
         return;
-    if (p->waiting || !p->joined)
+    knit__pspin_lock(&p->lk);
+    bool bad = p->waiting || !p->joined;
+    knit__pspin_unlock(&p->lk);
+    if (bad)
         knit__pattern_misuse(
             "knit_prio_pool_free: the workers have not been awaited "
             "(call knit_prio_pool_wait first)");

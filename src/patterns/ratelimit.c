@@ -17,10 +17,18 @@
  * others wait for the mutex. So a cancelled head simply unlocks, having
  * taken nothing, and the next waiter recomputes from the same bucket.
  *
+ * Several workers. The bucket's numbers (period, empty time, burst) are
+ * read and written under the limiter's spin lock `lk`, never held across
+ * a park; the mutex still orders the acquirers. `users` is atomic. The
+ * keyed table is guarded by its own spin lock; a call counts itself in
+ * its bucket's users under that lock, so a sweep never frees a bucket
+ * between the lookup and the wait.
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <errno.h>
 #include <float.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +52,8 @@ struct ratelimit {
     int64_t period_ns;   /* time to gain one token; 0 when never set */
     int64_t empty_ns;    /* when the bucket was empty (see the top) */
     unsigned burst;      /* capacity in tokens; 0 when never set */
-    unsigned users;      /* tasks inside acquire: queued or at the head */
+    atomic_uint users;   /* tasks inside acquire: queued or at the head */
+    knit__pspin lk;      /* guards period_ns, empty_ns and burst */
 };
 
 _Static_assert(sizeof(knit_ratelimit) >= sizeof(struct ratelimit),
@@ -58,6 +67,25 @@ static inline struct ratelimit *impl(knit_ratelimit *l)
 static inline const struct ratelimit *cimpl(const knit_ratelimit *l)
 {
     return (const struct ratelimit *)(const void *)l;
+}
+
+/* The bucket's lock, from a const pointer too: readers take it. */
+static void lock(const struct ratelimit *x)
+{
+    knit__pspin_lock((knit__pspin *)&x->lk);
+}
+
+static void unlock(const struct ratelimit *x)
+{
+    knit__pspin_unlock((knit__pspin *)&x->lk);
+}
+
+static unsigned burst_of(const struct ratelimit *x)
+{
+    lock(x);
+    unsigned b = x->burst;
+    unlock(x);
+    return b;
 }
 
 static int64_t now_ns(void)
@@ -133,10 +161,14 @@ static int wait_tokens(struct ratelimit *x, unsigned n)
 {
     int64_t since = now_ns();
     for (;;) {
-        if (n > x->burst)
-            return -EINVAL; /* set_rate shrank the bucket below n */
         int64_t now = now_ns();
-        int64_t ready = take(x, n, since < now ? since : now, now);
+        lock(x);
+        bool too_many = n > x->burst; /* set_rate shrank the bucket */
+        int64_t ready =
+            too_many ? 0 : take(x, n, since < now ? since : now, now);
+        unlock(x);
+        if (too_many)
+            return -EINVAL;
         if (ready == 0)
             return 0;
         since = ready;
@@ -153,34 +185,43 @@ static int wait_tokens(struct ratelimit *x, unsigned n)
     }
 }
 
-int knit_ratelimit_acquire(knit_ratelimit *l, unsigned n)
+/* The acquire of a caller already counted in x->users. */
+static int acquire_counted(struct ratelimit *x, unsigned n)
 {
-    struct ratelimit *x = impl(l);
-    if (n > x->burst)
+    if (n > burst_of(x))
         return -EINVAL;
     if (n == 0)
         return 0;
-    x->users++;
     int err = knit_mutex_lock(&x->queue);
     if (err == 0) {
         err = wait_tokens(x, n);
         knit_mutex_unlock(&x->queue); /* hands the head to the next one */
     }
-    x->users--;
+    return err;
+}
+
+int knit_ratelimit_acquire(knit_ratelimit *l, unsigned n)
+{
+    struct ratelimit *x = impl(l);
+    atomic_fetch_add_explicit(&x->users, 1, memory_order_relaxed);
+    int err = acquire_counted(x, n);
+    atomic_fetch_sub_explicit(&x->users, 1, memory_order_release);
     return err;
 }
 
 int knit_ratelimit_try_acquire(knit_ratelimit *l, unsigned n)
 {
     struct ratelimit *x = impl(l);
-    if (n > x->burst)
+    if (n > burst_of(x))
         return -EINVAL;
     /* Taking the mutex (rather than peeking) keeps every change to the
      * bucket under it; it fails exactly when tasks wait. */
     if (knit_mutex_try_lock(&x->queue) < 0)
         return -EAGAIN;
     int64_t now = now_ns();
-    int err = take(x, n, now, now) == 0 ? 0 : -EAGAIN;
+    lock(x);
+    int err = n <= x->burst && take(x, n, now, now) == 0 ? 0 : -EAGAIN;
+    unlock(x);
     knit_mutex_unlock(&x->queue);
     return err;
 }
@@ -194,6 +235,7 @@ int knit_ratelimit_set_rate(knit_ratelimit *l, double rate_per_s,
     if (err < 0)
         return err;
     int64_t now = now_ns();
+    lock(x);
     if (x->period_ns > 0) {
         /* Keep the tokens held, fractions included: the same count of
          * periods before now, measured in the new period. */
@@ -205,23 +247,27 @@ int knit_ratelimit_set_rate(knit_ratelimit *l, double rate_per_s,
     x->period_ns = period;
     x->burst = burst;
     x->empty_ns = empty_at(x, now); /* down to the new burst */
-    knit_notify_all(&x->changed);   /* the head recomputes its wait */
+    unlock(x);
+    knit_notify_all(&x->changed); /* the head recomputes its wait */
     return 0;
 }
 
 unsigned knit_ratelimit_available(const knit_ratelimit *l)
 {
     const struct ratelimit *x = cimpl(l);
-    if (x->burst == 0 || x->period_ns <= 0)
-        return 0;
     int64_t now = now_ns();
-    return (unsigned)((now - empty_at(x, now)) / x->period_ns);
+    unsigned n = 0;
+    lock(x);
+    if (x->burst != 0 && x->period_ns > 0)
+        n = (unsigned)((now - empty_at(x, now)) / x->period_ns);
+    unlock(x);
+    return n;
 }
 
 void knit_ratelimit_destroy(knit_ratelimit *l)
 {
     struct ratelimit *x = impl(l);
-    if (x->users)
+    if (atomic_load_explicit(&x->users, memory_order_acquire))
         knit__pattern_misuse(
             "knit_ratelimit_destroy: tasks are waiting on the limiter");
     memset(x, 0, sizeof(*x));
@@ -248,6 +294,8 @@ struct knit_keyed_ratelimit {
     unsigned burst;        /* default burst of a new key */
     int64_t idle_ms;       /* evict after this long unused; < 0: never */
     int64_t next_sweep;    /* the earliest knit_now() of the next sweep */
+    knit__pspin lk;        /* guards all of the above and every entry's
+                              next, last_used and pinned */
 };
 
 #define INITIAL_SLOTS 16
@@ -268,8 +316,14 @@ static bool is_evictable(const knit_keyed_ratelimit *k, const struct kentry *e,
                          int64_t now)
 {
     const struct ratelimit *x = cimpl(&e->lim);
-    return k->idle_ms >= 0 && !e->pinned && x->users == 0 &&
-           now - e->last_used >= k->idle_ms && is_full(x, now * NS_PER_MS);
+    if (k->idle_ms < 0 || e->pinned ||
+        atomic_load_explicit(&x->users, memory_order_acquire) != 0 ||
+        now - e->last_used < k->idle_ms)
+        return false;
+    lock(x);
+    bool full = is_full(x, now * NS_PER_MS);
+    unlock(x);
+    return full;
 }
 
 /* Frees the evictable entries, at most once per idle_ms: a full pass is
@@ -350,6 +404,33 @@ static struct kentry *get(knit_keyed_ratelimit *k, const char *key, double rate,
     return e;
 }
 
+/* Sweeps, finds or makes @key's entry and counts the caller in its users,
+ * all under the table's lock; NULL on ENOMEM. */
+static struct kentry *enter(knit_keyed_ratelimit *k, const char *key)
+{
+    int64_t now = knit_now();
+    knit__pspin_lock(&k->lk);
+    sweep(k, now);
+    struct kentry *e = get(k, key, k->rate, k->burst, now);
+    if (e) {
+        e->last_used = now;
+        atomic_fetch_add_explicit(&impl(&e->lim)->users, 1,
+                                  memory_order_relaxed);
+    }
+    knit__pspin_unlock(&k->lk);
+    return e;
+}
+
+/* The end of a call that entered @e: after it a sweep may free e. */
+static void leave(knit_keyed_ratelimit *k, struct kentry *e)
+{
+    int64_t now = knit_now();
+    knit__pspin_lock(&k->lk);
+    e->last_used = now;
+    atomic_fetch_sub_explicit(&impl(&e->lim)->users, 1, memory_order_release);
+    knit__pspin_unlock(&k->lk);
+}
+
 knit_keyed_ratelimit *knit_keyed_ratelimit_new(double rate_per_s,
                                                unsigned burst, int64_t idle_ms)
 {
@@ -376,15 +457,12 @@ int knit_keyed_ratelimit_acquire(knit_keyed_ratelimit *k, const char *key,
 {
     if (!key)
         return -EINVAL;
-    int64_t now = knit_now();
-    sweep(k, now);
-    struct kentry *e = get(k, key, k->rate, k->burst, now);
+    struct kentry *e = enter(k, key);
     if (!e)
         return -ENOMEM;
-    e->last_used = now;
     /* While the call waits its bucket has a user, so no sweep frees e. */
-    int err = knit_ratelimit_acquire(&e->lim, n);
-    e->last_used = knit_now();
+    int err = acquire_counted(impl(&e->lim), n);
+    leave(k, e);
     return err;
 }
 
@@ -393,13 +471,12 @@ int knit_keyed_ratelimit_try_acquire(knit_keyed_ratelimit *k, const char *key,
 {
     if (!key)
         return -EINVAL;
-    int64_t now = knit_now();
-    sweep(k, now);
-    struct kentry *e = get(k, key, k->rate, k->burst, now);
+    struct kentry *e = enter(k, key);
     if (!e)
         return -ENOMEM;
-    e->last_used = now;
-    return knit_ratelimit_try_acquire(&e->lim, n);
+    int err = knit_ratelimit_try_acquire(&e->lim, n);
+    leave(k, e);
+    return err;
 }
 
 int knit_keyed_ratelimit_set_rate(knit_keyed_ratelimit *k, const char *key,
@@ -408,37 +485,45 @@ int knit_keyed_ratelimit_set_rate(knit_keyed_ratelimit *k, const char *key,
     if (!key)
         return -EINVAL;
     int64_t now = knit_now();
+    /* All under the table's lock: set_rate never parks. */
     if (rate_per_s == 0) {
+        knit__pspin_lock(&k->lk);
         struct kentry *e = find(k, key, hash_key(key));
-        if (!e)
-            return 0; /* no key, no override */
-        (void)knit_ratelimit_set_rate(&e->lim, k->rate, k->burst);
-        e->pinned = false;
-        e->last_used = now;
+        if (e) { /* no key, no override */
+            (void)knit_ratelimit_set_rate(&e->lim, k->rate, k->burst);
+            e->pinned = false;
+            e->last_used = now;
+        }
+        knit__pspin_unlock(&k->lk);
         return 0;
     }
     int64_t period;
     int err = period_of(rate_per_s, burst, &period);
     if (err < 0)
         return err;
+    knit__pspin_lock(&k->lk);
     sweep(k, now);
     /* A new key starts full at the override's burst. */
     struct kentry *e = get(k, key, rate_per_s, burst, now);
-    if (!e)
-        return -ENOMEM;
-    (void)knit_ratelimit_set_rate(&e->lim, rate_per_s, burst);
-    e->pinned = true;
-    e->last_used = now;
-    return 0;
+    if (e) {
+        (void)knit_ratelimit_set_rate(&e->lim, rate_per_s, burst);
+        e->pinned = true;
+        e->last_used = now;
+    }
+    knit__pspin_unlock(&k->lk);
+    return e ? 0 : -ENOMEM;
 }
 
 size_t knit_keyed_ratelimit_size(const knit_keyed_ratelimit *k)
 {
     int64_t now = knit_now();
     size_t n = 0;
+    knit__pspin *lk = (knit__pspin *)&k->lk;
+    knit__pspin_lock(lk);
     for (size_t i = 0; i <= k->mask; i++)
         for (const struct kentry *e = k->slots[i]; e; e = e->next)
             n += !is_evictable(k, e, now);
+    knit__pspin_unlock(lk);
     return n;
 }
 
@@ -448,7 +533,8 @@ void knit_keyed_ratelimit_free(knit_keyed_ratelimit *k)
         return;
     for (size_t i = 0; i <= k->mask; i++)
         for (const struct kentry *e = k->slots[i]; e; e = e->next)
-            if (cimpl(&e->lim)->users)
+            if (atomic_load_explicit(&cimpl(&e->lim)->users,
+                                     memory_order_acquire))
                 knit__pattern_misuse(
                     "knit_keyed_ratelimit_free: tasks are waiting on "
                     "the limiter");

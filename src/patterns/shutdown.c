@@ -12,10 +12,16 @@
  * instead of a group: nothing needs reaping, any task may spawn into the
  * coordinator, and draining is knit_waitgroup_wait.
  *
+ * Several workers. The flags and the report are read and written under
+ * the coordinator's spin lock `lk` (never held across a park); a spawn
+ * checks the trigger and counts its task in one critical section with
+ * the trigger's, so in_flight counts exactly the tasks admitted before.
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +36,9 @@ struct shutdown {
     knit_waitgroup live;         /* tracked tasks not yet ended */
     sigset_t sigs;               /* the listener's set */
     knit_task *listener;         /* the signal task, or NULL */
+    knit__pspin lk;              /* guards the fields below */
     knit_shutdown_report report; /* filled in as the shutdown goes */
-    bool triggered;              /* the trigger happened */
+    atomic_bool triggered;       /* the trigger happened */
     bool hard_stopped;           /* the hard stop happened */
     bool waiting;                /* a task is in knit_shutdown_wait */
     bool done;                   /* knit_shutdown_wait has returned */
@@ -62,7 +69,7 @@ knit_token *knit_shutdown_token(knit_shutdown_coord *sd)
 
 bool knit_shutdown_is_triggered(const knit_shutdown_coord *sd)
 {
-    return cimpl(sd)->triggered;
+    return atomic_load_explicit(&cimpl(sd)->triggered, memory_order_acquire);
 }
 
 size_t knit_shutdown_running(const knit_shutdown_coord *sd)
@@ -72,29 +79,40 @@ size_t knit_shutdown_running(const knit_shutdown_coord *sd)
 
 /* ---- the two stages ------------------------------------------------------ */
 
-static void trigger(struct shutdown *x, int sig)
+/* Returns whether this call was the trigger. */
+static bool trigger(struct shutdown *x, int sig)
 {
-    if (x->triggered)
-        return;
-    x->triggered = true;
-    x->report.signal = sig;
-    x->report.started_at = knit_now();
-    x->report.in_flight = (uint64_t)knit_waitgroup_count(&x->live);
-    knit_token_cancel(&x->stop);
+    int64_t now = knit_now();
+    knit__pspin_lock(&x->lk);
+    bool first = !atomic_load_explicit(&x->triggered, memory_order_relaxed);
+    if (first) {
+        atomic_store_explicit(&x->triggered, true, memory_order_release);
+        x->report.signal = sig;
+        x->report.started_at = now;
+        x->report.in_flight = (uint64_t)knit_waitgroup_count(&x->live);
+    }
+    knit__pspin_unlock(&x->lk);
+    if (first)
+        knit_token_cancel(&x->stop);
+    return first;
 }
 
 /* Cancels the tasks still running. @forced: before the grace was over. */
 static void hard_stop(struct shutdown *x, bool forced)
 {
-    trigger(x, 0);
-    if (x->hard_stopped || x->done)
-        return;
-    x->hard_stopped = true;
-    x->report.forced = forced;
-    /* No task can join after the trigger, so the ones running now are
-     * exactly the in-flight tasks that did not finish in time. */
-    x->report.cancelled = (uint64_t)knit_waitgroup_count(&x->live);
-    knit_token_cancel(&x->hard);
+    (void)trigger(x, 0);
+    knit__pspin_lock(&x->lk);
+    bool skip = x->hard_stopped || x->done;
+    if (!skip) {
+        x->hard_stopped = true;
+        x->report.forced = forced;
+        /* No task can join after the trigger, so the ones running now
+         * are exactly the in-flight tasks that did not finish in time. */
+        x->report.cancelled = (uint64_t)knit_waitgroup_count(&x->live);
+    }
+    knit__pspin_unlock(&x->lk);
+    if (!skip)
+        knit_token_cancel(&x->hard);
 }
 
 void knit_shutdown_trigger(knit_shutdown_coord *sd)
@@ -139,14 +157,23 @@ int knit_shutdown_spawn_with(knit_shutdown_coord *sd, const knit_task_opts *o,
     struct shutdown *x = impl(sd);
     if (!fn || (o && o->lazy))
         return -EINVAL;
-    if (x->triggered)
+    if (atomic_load_explicit(&x->triggered, memory_order_acquire))
         return -ECANCELED;
     struct job *j = malloc(sizeof(*j));
     if (!j)
         return -ENOMEM;
     *j = (struct job){x, fn, arg};
-    /* Counted before it can run, so it cannot be counted out first. */
-    knit_waitgroup_add(&x->live, 1);
+    /* Counted before it can run, so it cannot be counted out first; and
+     * under the lock, so that a trigger either counts it or refuses it. */
+    knit__pspin_lock(&x->lk);
+    bool late = atomic_load_explicit(&x->triggered, memory_order_relaxed);
+    if (!late)
+        knit_waitgroup_add(&x->live, 1);
+    knit__pspin_unlock(&x->lk);
+    if (late) {
+        free(j);
+        return -ECANCELED;
+    }
     knit_task *t = knit_spawn_with(o, run_job, j);
     if (!t) {
         knit_waitgroup_done(&x->live);
@@ -154,7 +181,9 @@ int knit_shutdown_spawn_with(knit_shutdown_coord *sd, const knit_task_opts *o,
         return -ENOMEM;
     }
     knit_detach(t);
+    knit__pspin_lock(&x->lk);
     x->report.spawned++;
+    knit__pspin_unlock(&x->lk);
     return 0;
 }
 
@@ -172,9 +201,7 @@ static int listen_task(void *arg)
         int sig = knit_signal_wait(&x->sigs);
         if (sig < 0)
             return sig == -ECANCELED ? 0 : sig; /* stopped by wait/destroy */
-        if (!x->triggered) {
-            trigger(x, sig);
-        } else {
+        if (!trigger(x, sig)) {
             hard_stop(x, true); /* a second Ctrl-C: no more grace */
             return 0;
         }
@@ -230,8 +257,10 @@ static int drain(struct shutdown *x, int64_t grace_ms)
 {
     if (knit_waitgroup_count(&x->live) == 0)
         return caller_scope_err(x);
-    int64_t deadline =
-        grace_ms < 0 ? KNIT_FOREVER : x->report.started_at + grace_ms;
+    knit__pspin_lock(&x->lk);
+    int64_t started = x->report.started_at;
+    knit__pspin_unlock(&x->lk);
+    int64_t deadline = grace_ms < 0 ? KNIT_FOREVER : started + grace_ms;
     knit_scope grace;
     knit_scope_enter(&grace, deadline);
     knit_scope_link_token(&grace, &x->hard); /* a force ends the grace */
@@ -250,14 +279,15 @@ int knit_shutdown_wait(knit_shutdown_coord *sd, int64_t grace_ms,
                        knit_shutdown_report *report)
 {
     struct shutdown *x = impl(sd);
-    if (x->done) {
-        if (report)
-            *report = x->report; /* it is over: the same report again */
-        return 0;
-    }
-    if (x->waiting)
-        return -EBUSY;
-    x->waiting = true;
+    knit__pspin_lock(&x->lk);
+    int busy = x->done ? 1 : x->waiting ? -EBUSY : 0;
+    if (x->done && report)
+        *report = x->report; /* it is over: the same report again */
+    if (!busy)
+        x->waiting = true;
+    knit__pspin_unlock(&x->lk);
+    if (busy)
+        return busy > 0 ? 0 : busy;
 
     int err = knit_token_wait(&x->stop); /* steps 1 and 2: the trigger */
     if (err < 0)
@@ -270,20 +300,26 @@ int knit_shutdown_wait(knit_shutdown_coord *sd, int64_t grace_ms,
     knit_scope_enter_shielded(&s, KNIT_FOREVER);
     (void)knit_waitgroup_wait(&x->live);
     knit_scope_exit(&s);
-    x->report.elapsed_ms = knit_now() - x->report.started_at;
-    x->report.finished = x->report.in_flight - x->report.cancelled;
+    int64_t now = knit_now();
     stop_listener(x);
+    knit__pspin_lock(&x->lk);
+    x->report.elapsed_ms = now - x->report.started_at;
+    x->report.finished = x->report.in_flight - x->report.cancelled;
     x->waiting = false;
     x->done = true;
     if (report)
         *report = x->report;
+    knit__pspin_unlock(&x->lk);
     return err;
 }
 
 void knit_shutdown_destroy(knit_shutdown_coord *sd)
 {
     struct shutdown *x = impl(sd);
-    if (x->waiting)
+    knit__pspin_lock(&x->lk);
+    bool waiting = x->waiting;
+    knit__pspin_unlock(&x->lk);
+    if (waiting)
         knit__pattern_misuse(
             "knit_shutdown_destroy: a task is in knit_shutdown_wait");
     if (knit_waitgroup_count(&x->live) != 0)

@@ -15,9 +15,16 @@
  * ended. A notify stores a permit when nobody waits, so no end is missed
  * while the supervisor is busy stopping or starting others.
  *
+ * Several workers. The children may run on other workers than the
+ * supervisor: the only fields a child writes, its ended_seq and the
+ * supervisor's seq, are atomics (the stamp is released before the
+ * notify, acquired by the supervisor's scan). Everything else is the
+ * supervisor task's own.
+ *
  * Built only on the public API (DESIGN section 4, layering).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,16 +47,16 @@ struct child {
     struct sup *sup;      /* the supervisor */
     int index;            /* in the specs */
     enum child_state state;
-    knit_task *task;      /* while C_RUNNING */
-    knit_token token;     /* cancels this incarnation's scope */
-    knit_backoff backoff; /* delays before its restarts */
-    int64_t started_at;   /* when this incarnation started */
-    int64_t due;          /* C_PENDING: when to start it */
-    uint64_t ended_seq;   /* set by the wrapper when start returned; 0
+    knit_task *task;            /* while C_RUNNING */
+    knit_token token;           /* cancels this incarnation's scope */
+    knit_backoff backoff;       /* delays before its restarts */
+    int64_t started_at;         /* when this incarnation started */
+    int64_t due;                /* C_PENDING: when to start it */
+    _Atomic uint64_t ended_seq; /* set by the wrapper when start returned; 0
                              while running; orders the ends (its result
                              is the task's, read by knit_join) */
-    int restarts;         /* times it was restarted */
-    bool again;           /* in the restart being decided */
+    int restarts;               /* times it was restarted */
+    bool again;                 /* in the restart being decided */
 };
 
 struct sup {
@@ -61,14 +68,14 @@ struct sup {
     void *event_arg;
     struct child *c; /* n children */
     int n;
-    knit_notify ended; /* a child returned on its own */
-    uint64_t seq;      /* last ended_seq handed out */
-    int64_t *times;    /* restarts counted in the window, oldest first */
-    int ntimes;        /* entries in times */
-    int cap;           /* slots in times */
-    int restarts;      /* restarts counted in all */
-    int culprit;       /* the child that exceeded the intensity, or -1 */
-    int culprit_err;   /* its last result */
+    knit_notify ended;    /* a child returned on its own */
+    _Atomic uint64_t seq; /* last ended_seq handed out */
+    int64_t *times;       /* restarts counted in the window, oldest first */
+    int ntimes;           /* entries in times */
+    int cap;              /* slots in times */
+    int restarts;         /* restarts counted in all */
+    int culprit;          /* the child that exceeded the intensity, or -1 */
+    int culprit_err;      /* its last result */
 };
 
 /* ---- events -------------------------------------------------------------- */
@@ -111,6 +118,12 @@ static void emit(struct sup *s, knit_sup_event_kind kind, struct child *c,
 
 /* ---- one child ----------------------------------------------------------- */
 
+/* The child's end stamp, 0 while it runs (set by its own task). */
+static uint64_t ended(const struct child *c)
+{
+    return atomic_load_explicit(&c->ended_seq, memory_order_acquire);
+}
+
 static int child_main(void *arg)
 {
     struct child *c = arg;
@@ -119,7 +132,8 @@ static int child_main(void *arg)
     knit_scope_link_token(&scope, &c->token);
     int r = c->spec.start(c->spec.arg);
     (void)knit_scope_exit(&scope);
-    c->ended_seq = ++c->sup->seq;
+    uint64_t seq = atomic_fetch_add(&c->sup->seq, 1) + 1;
+    atomic_store_explicit(&c->ended_seq, seq, memory_order_release);
     knit_notify_one(&c->sup->ended);
     return r;
 }
@@ -131,7 +145,7 @@ static int start_child(struct sup *s, struct child *c)
      * one. The old one has no waiter: its scope was exited. */
     knit_token_destroy(&c->token);
     knit_token_init(&c->token, NULL);
-    c->ended_seq = 0;
+    atomic_store_explicit(&c->ended_seq, 0, memory_order_relaxed);
     knit_task_opts to = {.name = c->spec.name,
                          .stack_size = c->spec.stack_size};
     c->task = knit_spawn_with(&to, child_main, c);
@@ -166,7 +180,7 @@ static int reap(struct child *c)
  */
 static bool stop_child(struct sup *s, struct child *c, int *r)
 {
-    bool own = c->ended_seq != 0;
+    bool own = ended(c) != 0;
     if (!own)
         knit_token_cancel(&c->token);
     *r = reap(c);
@@ -311,11 +325,14 @@ static int child_ended(struct sup *s, struct child *c)
 static struct child *first_ended(struct sup *s)
 {
     struct child *first = NULL;
+    uint64_t first_seq = 0;
     for (int i = 0; i < s->n; i++) {
         struct child *c = &s->c[i];
-        if (c->state == C_RUNNING && c->ended_seq != 0 &&
-            (!first || c->ended_seq < first->ended_seq))
+        uint64_t seq = c->state == C_RUNNING ? ended(c) : 0;
+        if (seq != 0 && (!first || seq < first_seq)) {
             first = c;
+            first_seq = seq;
+        }
     }
     return first;
 }

@@ -378,11 +378,19 @@ static int t_trials(void *arg)
     assert_int_equal(call(b, 0), -EBUSY);
     for (int i = 0; i < 4; i++)
         assert_int_equal(knit_join(t[i]), 0);
+    /* The first two to start went through: on one worker, t[0] and
+     * t[1]; on several, any two. */
+    int through = 0;
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(tr[i].result, i < 2 ? 0 : -EBUSY);
-        assert_int_equal(tr[i].be.calls, i < 2 ? 1 : 0);
-        assert_int_equal(tr[i].at, i < 2 ? 110 : 100);
+        bool ok = tr[i].result == 0;
+        through += ok;
+        if (kt_workers() == 1)
+            assert_true(ok == (i < 2));
+        assert_int_equal(tr[i].result, ok ? 0 : -EBUSY);
+        assert_int_equal(tr[i].be.calls, ok ? 1 : 0);
+        assert_int_equal(tr[i].at, ok ? 110 : 100);
     }
+    assert_int_equal(through, 2);
     /* Two successes of three: still half-open. An abandoned trial frees
      * its slot and counts nothing. */
     s = stats(b);

@@ -12,9 +12,11 @@
  * child processes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,16 +32,17 @@
 
 /* Resources are ids 1, 2, ... cast to pointers. */
 struct fake {
-    int64_t create_ms;        /* each create sleeps this long first */
-    int fail_creates;         /* so many next creates fail */
-    int64_t check_ms;         /* each check sleeps this long first */
-    bool bad[MAXR];           /* checks of these ids fail */
-    bool alive[MAXR];         /* created and not yet destroyed */
-    int next_id;              /* the last id made */
-    int create_calls;         /* creates started */
-    int created;              /* creates that succeeded */
-    int destroyed;            /* destroy calls */
-    int checks;               /* check calls */
+    int64_t create_ms;       /* each create sleeps this long first */
+    atomic_int fail_creates; /* so many next creates fail */
+    int64_t check_ms;        /* each check sleeps this long first */
+    atomic_bool bad[MAXR];   /* checks of these ids fail (set while they run) */
+    bool alive[MAXR];        /* created and not yet destroyed */
+    /* Atomics: the pool's users may run on several workers at once. */
+    atomic_int next_id;       /* the last id made */
+    atomic_int create_calls;  /* creates started */
+    atomic_int created;       /* creates that succeeded */
+    atomic_int destroyed;     /* destroy calls */
+    atomic_int checks;        /* check calls */
     int64_t create_at[MAXR];  /* when each create started */
     int64_t destroy_at[MAXR]; /* by id: when it was destroyed */
 };
@@ -49,21 +52,24 @@ static struct fake F;
 static int fake_create(void *arg, void **res)
 {
     struct fake *f = arg;
-    assert_true(f->create_calls < MAXR);
-    f->create_at[f->create_calls++] = knit_now();
+    int n = atomic_fetch_add(&f->create_calls, 1);
+    assert_true(n < MAXR);
+    f->create_at[n] = knit_now();
     if (f->create_ms > 0) {
         int err = knit_sleep(f->create_ms);
         if (err < 0)
             return err;
     }
-    if (f->fail_creates > 0) {
-        f->fail_creates--;
-        return -ECONNREFUSED;
+    int fails = atomic_load(&f->fail_creates);
+    while (fails > 0 &&
+           !atomic_compare_exchange_weak(&f->fail_creates, &fails, fails - 1)) {
     }
-    int id = ++f->next_id;
+    if (fails > 0)
+        return -ECONNREFUSED;
+    int id = atomic_fetch_add(&f->next_id, 1) + 1;
     assert_true(id < MAXR);
     f->alive[id] = true;
-    f->created++;
+    atomic_fetch_add(&f->created, 1);
     *res = (void *)(intptr_t)id;
     return 0;
 }
@@ -75,7 +81,7 @@ static void fake_destroy(void *arg, void *res)
     assert_true(id > 0 && id < MAXR);
     assert_true(f->alive[id]); /* once, and only what was made */
     f->alive[id] = false;
-    f->destroyed++;
+    atomic_fetch_add(&f->destroyed, 1);
     f->destroy_at[id] = knit_now();
 }
 
@@ -84,7 +90,7 @@ static int fake_check(void *arg, void *res)
     struct fake *f = arg;
     intptr_t id = (intptr_t)res;
     assert_true(f->alive[id]);
-    f->checks++;
+    atomic_fetch_add(&f->checks, 1);
     if (f->check_ms > 0) {
         int err = knit_sleep(f->check_ms);
         if (err < 0)
@@ -141,6 +147,10 @@ struct user {
     int *max_inside;  /* shared: the most at once */
 };
 
+/* Guards the users' shared counters: on several workers users run at
+ * once. Never held across a knit call. */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int user_fn(void *arg)
 {
     struct user *u = arg;
@@ -155,13 +165,17 @@ static int user_fn(void *arg)
         return u->err;
     }
     u->id = id_of(r);
+    pthread_mutex_lock(&shared_lock);
     if (u->order)
         u->order[(*u->order_len)++] = u->index;
     if (u->inside && ++*u->inside > *u->max_inside)
         *u->max_inside = *u->inside;
+    pthread_mutex_unlock(&shared_lock);
     int err = knit_sleep(u->hold);
+    pthread_mutex_lock(&shared_lock);
     if (u->inside)
         --*u->inside;
+    pthread_mutex_unlock(&shared_lock);
     knit_pool_release(u->p, r, u->broken);
     return err;
 }
@@ -493,6 +507,7 @@ static int t_create_fails(void *arg)
     struct user first = user(p, 0);
     struct user second = user(p, 5);
     knit_task *t1 = knit_spawn(user_fn, &first);
+    kt_settle(); /* first is creating: second queues behind it */
     knit_task *t2 = knit_spawn(user_fn, &second);
     assert_int_equal(knit_join(t1), -ECONNREFUSED);
     assert_int_equal(first.got_at, 10);

@@ -4,6 +4,9 @@
  * serves messages from a bounded mailbox, one at a time (tokio's mpsc +
  * oneshot actor, Erlang's gen_server, actix's Handler).
  *
+ * Several workers: an actor's handles may be used by tasks on different
+ * workers at once; its handler still runs one message at a time.
+ *
  *     static int cache(void *state, void *msg, void *reply)
  *     {
  *         struct cache *c = state;

@@ -4,6 +4,10 @@
  * that keeps failing, give it time to recover, then let a few trial calls
  * find out whether it has.
  *
+ * Several workers: a breaker may be shared by tasks on different workers;
+ * its callbacks run outside its lock, so on_change calls made by calls on
+ * different workers may overlap.
+ *
  *     knit_breaker_opts o = {.failure_threshold = 5, .open_ms = 10000};
  *     knit_breaker *b = knit_breaker_new(&o);
  *     ...

@@ -4,6 +4,10 @@
  * items with at most N in progress at once (tokio's buffer_unordered and
  * buffered, for_each_concurrent, try_for_each_concurrent).
  *
+ * Several workers: fn may run on different workers at once (up to the
+ * limit in parallel), so what it shares through ctx needs its own guard;
+ * the map itself stays the starting task's (knit_map_next, _free).
+ *
  * The function is called once per item, in one of the map's worker tasks
  * (never in the caller's):
  *

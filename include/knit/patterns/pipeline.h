@@ -3,6 +3,10 @@
  * knit/patterns/pipeline.h - pipelines: a source and stages connected by
  * bounded channels, each stage with its own number of worker tasks.
  *
+ * Several workers: a stage's functions may run on different workers at
+ * once (N calls in parallel for N workers); knit_pipeline_cancel and
+ * knit_pipeline_stats may be called by tasks on any worker.
+ *
  *     source --chan--> stage 1 (N1 workers) --chan--> ... --> last stage
  *
  * The source is called repeatedly for the next item until it says there

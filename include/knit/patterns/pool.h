@@ -4,6 +4,9 @@
  * clients, anything costly to make that several tasks take turns using
  * (deadpool and bb8 in Rust, database/sql's pool in Go).
  *
+ * Several workers: a pool may be shared by tasks on different workers;
+ * create, check and destroy may then run in parallel.
+ *
  *     static int  conn_open(void *arg, void **res);   // may block
  *     static void conn_close(void *arg, void *res);   // must not block
  *     static int  conn_ping(void *arg, void *res);    // may block

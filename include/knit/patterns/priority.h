@@ -4,6 +4,9 @@
  * draining one bounded queue of jobs with K priority levels, with aging so
  * that low priorities are never starved.
  *
+ * Several workers: a pool may be shared by tasks on different workers,
+ * and its jobs run in parallel on them.
+ *
  *     knit_prio_config cfg = {.workers = 4, .levels = 3, .capacity = 64,
  *                             .aging_ms = 500};
  *     knit_prio_pool *p = knit_prio_pool_new(&cfg);

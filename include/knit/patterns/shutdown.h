@@ -4,6 +4,9 @@
  * root token, stop intake, drain within a grace period, cancel the rest,
  * report.
  *
+ * Several workers: a coordinator may be shared by tasks on different
+ * workers (spawn, trigger, force, queries).
+ *
  * The steps every service takes on Ctrl-C, in one object:
  *
  *   1. Something starts the shutdown: a signal caught by

@@ -4,6 +4,9 @@
  * restart them when they end, give up when they fail too often (Erlang/
  * OTP's supervisor, with exponential backoff between restarts).
  *
+ * Several workers: the children may run on other workers than the
+ * supervisor; on_event always runs in the supervisor's own task.
+ *
  *     static const knit_child_spec kids[] = {
  *         {.name = "db",     .start = db_main},
  *         {.name = "worker", .start = worker_main,
