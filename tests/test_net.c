@@ -1670,7 +1670,7 @@ static void ten_thousand_connections_are_held_open_at_once(void **state)
     rl = old;
     rl.rlim_cur = rl.rlim_max;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    int r;
+    int r = -1;
     if (rl.rlim_max >= C10K_FDS) {
         r = kt_run(t_c10k, NULL); /* both sides in this runtime */
     } else if (rl.rlim_max >= C10K + 100) {

@@ -453,7 +453,7 @@ int knit_rt_stats(knit_stats *out)
 
 static const char *state_name(const struct knit_task *t)
 {
-    switch (t->state) {
+    switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
     case KNIT_TASK_NEW:
         return t->lazy ? "lazy, not started" : "new";
     case KNIT_TASK_RUNNABLE:

@@ -130,7 +130,7 @@ int knit_once_call(knit_once *o, knit_fn init, void *arg)
     struct knit_task *t = knit__task();
     if (knit_unlikely(!t))
         knit__panic("knit_once_call called outside a task");
-    int r;
+    int r = 0; /* once_begin sets it whenever it returns false */
     if (!KNIT_LOCKED(once_begin(x, t, &r)))
         return r;
     r = init(arg);
