@@ -31,8 +31,14 @@
  * blocking pool, the stall monitor) block every signal, and threads that
  * a task creates after a signal is caught inherit the worker's mask; a
  * thread that the application started earlier must block the signals
- * itself (pthread_sigmask), or it may take them instead of knit. Today
- * one worker runs every task, so one signalfd sees every signal. Child
+ * itself (pthread_sigmask), or it may take them instead of knit. Each
+ * worker reads signals through a signalfd of its own: with several
+ * workers, "every waiting task gets it" holds among the tasks of one
+ * worker, and a process-directed signal goes to one worker's waiters, so
+ * wait for signals from tasks of one worker (main's, worker 0, or pin
+ * them with knit_spawn_on). A signal sent with raise() is directed at the
+ * calling thread only; use kill(getpid(), sig) to reach a waiter on
+ * another worker. Child
  * processes inherit the mask too, even across exec: a program started
  * while SIGINT is caught ignores Ctrl-C unless it is given a clean mask
  * (posix_spawnattr_setsigmask, or pthread_sigmask in the child).
