@@ -9,6 +9,7 @@
  * at once. The server listens on 127.0.0.1, port 0 (the kernel picks one).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,8 +64,9 @@ static int echo_once(int fd, const char *line, char *echo)
 }
 
 struct load {
-    int port; /* the server's */
-    int good; /* lines echoed correctly */
+    int port;        /* the server's */
+    atomic_int good; /* lines echoed correctly; the clients may run on
+                      * different workers (one per core), hence atomic */
 };
 
 /* A busy client: 100 numbered lines, each checked. */
@@ -78,7 +80,7 @@ static int busy_client(void *arg)
         char line[32], echo[32];
         snprintf(line, sizeof(line), "line %d\n", i);
         if (echo_once(fd, line, echo) == 0 && strcmp(line, echo) == 0)
-            ld->good++;
+            atomic_fetch_add(&ld->good, 1);
     }
     knit_close(fd);
     return 0;
@@ -117,13 +119,14 @@ static int run(void *arg)
     for (int i = 0; i < 3; i++)
         if (knit_join(c[i]) < 0)
             err = -EPROTO;
-    printf("3 clients x 100 lines: %d echoed correctly\n", ld.good);
+    int good = atomic_load(&ld.good);
+    printf("3 clients x 100 lines: %d echoed correctly\n", good);
 
     knit_cancel(server);
     knit_join(server);
     knit_close(lfd);
     printf("server stopped\n");
-    return err ? err : (ld.good == 300 ? 0 : -EPROTO);
+    return err ? err : (good == 300 ? 0 : -EPROTO);
 }
 
 int main(void)
