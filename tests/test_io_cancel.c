@@ -57,6 +57,28 @@ static uint64_t next(void)
     return rng;
 }
 
+/* Fills @buf with the @n bytes of the sequence from position @at. */
+static void sequence(unsigned char *buf, size_t n, uint64_t at)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)((at + i) % 251);
+}
+
+/* Opens every pair as a non-blocking socketpair; @sndbuf > 0 makes the
+ * written end's send buffer that small, so that writers park. */
+static void open_pairs(struct pair *pairs, int sndbuf)
+{
+    for (int i = 0; i < PAIRS; i++) {
+        memset(&pairs[i], 0, sizeof(pairs[i]));
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+                                    pairs[i].fd),
+                         0);
+        if (sndbuf > 0)
+            setsockopt(pairs[i].fd[1], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+                       sizeof(sndbuf));
+    }
+}
+
 static void check_bytes(struct pair *p, const unsigned char *b, ssize_t n)
 {
     for (ssize_t i = 0; i < n; i++, p->read++)
@@ -112,8 +134,7 @@ static void write_some(struct pair *p)
 {
     unsigned char buf[CHUNK];
     size_t n = 1 + next() % CHUNK;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (unsigned char)((p->written + i) % 251);
+    sequence(buf, n, p->written);
     ssize_t w = knit_write(p->fd[1], buf, n);
     assert_true(w > 0);
     p->written += (uint64_t)w;
@@ -123,12 +144,7 @@ static int t_cancel_storm(void *arg)
 {
     (void)arg;
     static struct pair pairs[PAIRS];
-    for (int i = 0; i < PAIRS; i++) {
-        memset(&pairs[i], 0, sizeof(pairs[i]));
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
-                                    pairs[i].fd),
-                         0);
-    }
+    open_pairs(pairs, 0);
     uint64_t cancelled = 0, completed = 0;
     struct reader rd[PAIRS];
     knit_task *t[PAIRS];
@@ -186,8 +202,7 @@ static int sender(void *arg)
 {
     struct sender *sd = arg;
     unsigned char buf[CHUNK]; /* the kernel reads from here */
-    for (size_t i = 0; i < sizeof(buf); i++)
-        buf[i] = (unsigned char)((sd->p->written + i) % 251);
+    sequence(buf, sizeof(buf), sd->p->written);
     sd->result = knit_write(sd->p->fd[1], buf, sizeof(buf));
     memset(buf, 0xEE, sizeof(buf)); /* a late kernel read would see this */
     return 0;
@@ -198,8 +213,7 @@ static void fill(struct pair *p)
 {
     unsigned char buf[CHUNK];
     for (;;) {
-        for (size_t i = 0; i < sizeof(buf); i++)
-            buf[i] = (unsigned char)((p->written + i) % 251);
+        sequence(buf, sizeof(buf), p->written);
         ssize_t w = write(p->fd[1], buf, sizeof(buf));
         if (w <= 0)
             return;
@@ -211,15 +225,7 @@ static int t_cancel_write_storm(void *arg)
 {
     (void)arg;
     static struct pair pairs[PAIRS];
-    for (int i = 0; i < PAIRS; i++) {
-        memset(&pairs[i], 0, sizeof(pairs[i]));
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
-                                    pairs[i].fd),
-                         0);
-        int small = 4096;
-        setsockopt(pairs[i].fd[1], SOL_SOCKET, SO_SNDBUF, &small,
-                   sizeof(small));
-    }
+    open_pairs(pairs, 4096);
     uint64_t cancelled = 0, completed = 0;
     struct sender sd[PAIRS];
     knit_task *t[PAIRS];

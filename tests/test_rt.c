@@ -295,33 +295,23 @@ static int t_leave_deaf_tasks(void *arg)
     return 5; /* the channel is abandoned with them */
 }
 
+/* In a forked child: two workers, a 50 ms shutdown deadline. */
+static void leave_deaf_tasks_child(void *arg)
+{
+    (void)arg;
+    knit_config cfg;
+    kt_config(&cfg);
+    cfg.workers = 2;
+    cfg.shutdown_ms = 50;
+    int r = knit_run(&cfg, t_leave_deaf_tasks, NULL);
+    _exit(r == 5 ? 0 : 3); /* _exit: the abandoned memory is no leak */
+}
+
 static void stuck_tasks_are_listed_and_abandoned_after_shutdown_ms(void **state)
 {
     (void)state;
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(pipefd[1], STDERR_FILENO);
-        knit_config cfg;
-        kt_config(&cfg);
-        cfg.workers = 2;
-        cfg.shutdown_ms = 50;
-        int r = knit_run(&cfg, t_leave_deaf_tasks, NULL);
-        _exit(r == 5 ? 0 : 3); /* _exit: the abandoned memory is no leak */
-    }
-    close(pipefd[1]);
-    static char out[4096];
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof(out) - 1 &&
-           (k = read(pipefd[0], out + n, sizeof(out) - 1 - n)) > 0)
-        n += (size_t)k;
-    out[n] = '\0';
-    close(pipefd[0]);
     int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    const char *out = kt_fork_capture(leave_deaf_tasks_child, NULL, &status);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     kt_expect_in(out, "2 task(s) did not end within 50 ms");

@@ -131,8 +131,7 @@ int kt_run(knit_fn fn, void *arg)
     return kt_run_cfg(&cfg, fn, arg);
 }
 
-const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
-                         int *status)
+const char *kt_fork_capture(void (*child)(void *), void *arg, int *status)
 {
     static char buf[16384];
     int fds[2];
@@ -143,16 +142,8 @@ const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
     if (pid == 0) {
         dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
-        knit_config c;
-        if (cfg)
-            c = *cfg;
-        else
-            kt_config(&c);
-#ifdef __SANITIZE_THREAD__
-        c.workers = 1; /* TSan cannot start threads after this fork */
-#endif
-        int r = kt_run_cfg(&c, fn, arg);
-        _exit(r == 0 ? 0 : 3);
+        child(arg);
+        _exit(3); /* child() should not return */
     }
     close(fds[1]);
     size_t n = 0;
@@ -164,6 +155,35 @@ const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
     close(fds[0]);
     assert_int_equal(waitpid(pid, status, 0), pid);
     return buf;
+}
+
+struct child_run {
+    const knit_config *cfg;
+    knit_fn fn;
+    void *arg;
+};
+
+/* kt_run_child's child: kt_run_cfg, exit 0 when fn returned 0. */
+static void run_in_child(void *arg)
+{
+    const struct child_run *cr = arg;
+    knit_config c;
+    if (cr->cfg)
+        c = *cr->cfg;
+    else
+        kt_config(&c);
+#ifdef __SANITIZE_THREAD__
+    c.workers = 1; /* TSan cannot start threads after this fork */
+#endif
+    int r = kt_run_cfg(&c, cr->fn, cr->arg);
+    _exit(r == 0 ? 0 : 3);
+}
+
+const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
+                         int *status)
+{
+    struct child_run cr = {cfg, fn, arg};
+    return kt_fork_capture(run_in_child, &cr, status);
 }
 
 void kt_expect_in(const char *hay, const char *needle)

@@ -48,6 +48,14 @@ int kt_run_cfg(const knit_config *cfg, knit_fn fn, void *arg);
 const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
                          int *status);
 
+/*
+ * Runs child(arg) in a forked child with its stderr captured; child must
+ * end the process (_exit). Stores the wait status in *@status and returns
+ * what the child wrote to stderr (a static buffer, overwritten by the
+ * next call).
+ */
+const char *kt_fork_capture(void (*child)(void *), void *arg, int *status);
+
 /* Fails the test, showing @hay, unless @needle occurs in it. */
 void kt_expect_in(const char *hay, const char *needle);
 
