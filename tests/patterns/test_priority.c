@@ -655,7 +655,19 @@ static int t_cancel_early(void *arg)
     knit_prio_pool_cancel(p);
     assert_int_equal(knit_prio_pool_wait(p), 0);
     assert_int_equal(knit_now(), 0);
-    assert_int_equal(stats(p, 0).dropped, 1);
+    knit_prio_stats st = stats(p, 0);
+    if (kt_workers() == 1) {
+        assert_int_equal(st.dropped, 1);
+    } else {
+        /* On several workers a pool worker may be stolen, start and take
+         * a before the cancel: then a runs in the cancelled scope and
+         * fails at once. Either way it is counted exactly once. */
+        assert_int_equal(st.dropped + st.started, 1);
+        if (st.started == 1) {
+            assert_int_equal(a.slept, -ECANCELED);
+            assert_int_equal(st.failed, 1);
+        }
+    }
     knit_prio_pool_free(p);
     return 0;
 }
