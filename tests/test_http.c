@@ -163,10 +163,12 @@ static int accept_loop(void *arg)
         s->live++;
         struct conn *c = malloc(sizeof(*c));
         *c = (struct conn){s, fd};
-        knit_detach(knit_spawn(serve, c));
+        knit_detach(knit_spawn_on(knit_worker_id(), NULL, serve, c));
     }
 }
 
+/* The server's tasks are pinned to the test's worker like the client's:
+ * its counters are plain ints, and the checks count yields. */
 static void server_start(struct server *s)
 {
     memset(s, 0, sizeof(*s));
@@ -174,7 +176,7 @@ static void server_start(struct server *s)
     assert_true(s->lfd >= 0);
     s->port = knit_local_port(s->lfd);
     snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
-    s->acceptor = knit_spawn(accept_loop, s);
+    s->acceptor = knit_spawn_on(knit_worker_id(), NULL, accept_loop, s);
 }
 
 static void server_stop(struct server *s)
@@ -388,7 +390,8 @@ static int t_many(void *arg)
     for (int i = 0; i < N; i++) {
         f[i] = (struct fetch){c, &s, i % 2 ? "/hello" : "/redirect",
                               KNIT_FOREVER, 99, 0};
-        t[i] = knit_spawn(fetch_task, &f[i]);
+        /* Pinned: the client belongs to this worker. */
+        t[i] = knit_spawn_on(knit_worker_id(), NULL, fetch_task, &f[i]);
     }
     for (int i = 0; i < N; i++) {
         knit_join(t[i]);
@@ -408,6 +411,38 @@ static void forty_requests_in_flight_at_once(void **state)
     assert_int_equal(kt_run(t_many, NULL), 0);
 }
 
+static int t_other_worker(void *arg)
+{
+    (void)arg;
+    struct server s;
+    server_start(&s);
+    knit_http_client *c = knit_http_client_new(NULL);
+    struct fetch here = {c, &s, "/hello", KNIT_FOREVER, 99, 0};
+    struct fetch there = {c, &s, "/hello", KNIT_FOREVER, 99, 0};
+    fetch_task(&here); /* the client now belongs to this worker */
+    assert_int_equal(here.result, 0);
+    assert_int_equal(here.status, 200);
+    knit_task *t = knit_spawn_on(1, NULL, fetch_task, &there);
+    assert_non_null(t);
+    knit_join(t);
+    assert_int_equal(there.result, -EXDEV);
+    /* The client still serves its own worker. */
+    here.result = 99;
+    fetch_task(&here);
+    assert_int_equal(here.result, 0);
+    knit_http_client_free(c);
+    server_stop(&s);
+    return 0;
+}
+
+static void a_call_from_another_worker_is_refused(void **state)
+{
+    (void)state;
+    if (kt_workers() < 2)
+        skip(); /* runs in test_http_w2 / _w4 */
+    assert_int_equal(kt_run(t_other_worker, NULL), 0);
+}
+
 static int t_abort(void *arg)
 {
     (void)arg;
@@ -418,7 +453,7 @@ static int t_abort(void *arg)
     /* The scope's deadline aborts a request the server never answers. */
     int64_t t0 = knit_now();
     struct fetch a = {c, &s, "/hang", t0 + 5000, 99, -1};
-    knit_task *ta = knit_spawn(fetch_task, &a);
+    knit_task *ta = knit_spawn_on(knit_worker_id(), NULL, fetch_task, &a);
     knit_join(ta);
     assert_int_equal(a.result, -ETIMEDOUT);
     assert_int_equal(knit_now(), t0 + 5000);
@@ -426,7 +461,7 @@ static int t_abort(void *arg)
 
     /* So does cancelling the task. */
     struct fetch b = {c, &s, "/hang", KNIT_FOREVER, 99, -1};
-    knit_task *tb = knit_spawn(fetch_task, &b);
+    knit_task *tb = knit_spawn_on(knit_worker_id(), NULL, fetch_task, &b);
     knit_sleep(100);
     knit_cancel(tb);
     knit_join(tb);
@@ -466,6 +501,7 @@ int main(void)
         cmocka_unit_test(responses_redirects_and_keep_alive),
         cmocka_unit_test(every_documented_error),
         cmocka_unit_test(forty_requests_in_flight_at_once),
+        cmocka_unit_test(a_call_from_another_worker_is_refused),
         cmocka_unit_test(deadline_and_cancel_abort_the_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,9 @@
  *
  * A client belongs to the worker of the task that first uses it: use it
  * from that worker's tasks only (with several workers, one client per
- * worker). Link with knit_http (CMake: knit::knit_http) and libcurl.
+ * worker, or spawn the requesting tasks with knit_spawn_on(knit_worker_id(),
+ * ...) so that they cannot be stolen). A call from another worker fails
+ * with -EXDEV. Link with knit_http (CMake: knit::knit_http) and libcurl.
  */
 #ifndef KNIT_HTTP_H
 #define KNIT_HTTP_H
@@ -127,7 +129,8 @@ KNIT_API void knit_http_client_free(knit_http_client *c);
  * (name not resolved or host unreachable), -EPROTO (not HTTP), -ELOOP (too
  * many redirects), -EFBIG (body over the limit), -EMSGSIZE (a response
  * header over libcurl's 100 KB limit), -ETIMEDOUT (connect
- * timeout or the scope's deadline), -ECANCELED, -ENOMEM, -EIO (other
+ * timeout or the scope's deadline), -ECANCELED, -ENOMEM, -EXDEV (called
+ * from a worker other than the client's: see the top), -EIO (other
  * libcurl errors; see resp->error).
  */
 KNIT_API int knit_http_send(knit_http_client *c, const knit_http_request *req,

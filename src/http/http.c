@@ -23,6 +23,7 @@
  * task may therefore add and remove its easy handle whenever it runs.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,9 +49,15 @@ enum {
 };
 
 struct knit_http_client {
+    _Atomic int owner; /* the worker of the first request, or -1 */
     CURLM *multi;
     int epfd;          /* curl's sockets, level-triggered */
     knit_task *pump;   /* NULL until the first request */
+    bool pump_up;      /* the pump runs its loop */
+    bool pump_dead;    /* the pump ended on an error (detach, respawn) */
+    bool pump_starting; /* a request watches the pump start (pump_ready) */
+    knit_notify up_n;  /* notified (all) when the pump's start resolved */
+    struct xfer *inflight; /* transfers waiting for the pump */
     knit_notify kick;  /* "look at curl again": deadline moved, handle added */
     int64_t deadline;  /* curl's timer on knit's clock, or KNIT_FOREVER */
     knit_http_client_opts o;
@@ -67,6 +74,8 @@ struct xfer {
     struct curl_slist *headers;
     knit_notify done_n; /* notified by the pump when @done is set */
     bool done;
+    int fail;           /* set with @done when the pump ended: its error */
+    struct xfer *prev, *next; /* on c->inflight */
     CURLcode code;
     char *buf; /* body so far */
     size_t len, cap, max;
@@ -186,24 +195,93 @@ static void socket_actions(knit_http_client *c)
     }
 }
 
-/* Runs until cancelled by knit_http_client_free (or the runtime's end). */
+/* Every transfer still in flight ends with @err: the pump is gone. */
+static void fail_inflight(knit_http_client *c, int err)
+{
+    for (struct xfer *x = c->inflight; x; x = x->next) {
+        x->fail = err;
+        x->done = true;
+        knit_notify_one(&x->done_n);
+    }
+}
+
+/* Runs until cancelled by knit_http_client_free (or the runtime's end),
+ * or until its select fails (e.g. -ENOMEM registering the epoll fd): then
+ * the transfers in flight fail with that error rather than wait forever,
+ * and the next request starts a new pump. */
 static int pump(void *arg)
 {
     knit_http_client *c = arg;
+    c->pump_up = true;
+    knit_notify_all(&c->up_n);
+    int r;
     for (;;) {
         knit_case cases[] = {
             knit_case_fd(c->epfd, POLLIN),
             knit_case_notify(&c->kick),
             knit_case_deadline(c->deadline),
         };
-        int r = knit_select(cases, 3);
+        r = knit_select(cases, 3);
         if (r < 0)
-            return r;
+            break;
         if (r == 0)
             socket_actions(c);
         if (c->deadline != KNIT_FOREVER && knit_now() >= c->deadline)
             timeout_action(c);
         reap(c);
+    }
+    c->pump_up = false;
+    c->pump_dead = true;
+    fail_inflight(c, r);
+    return r;
+}
+
+/*
+ * Makes sure the pump runs before a request relies on it. A pump that
+ * cannot get its stack ends (-ENOMEM) before its first line, so nothing
+ * it would do can be waited for: the request that starts it watches for
+ * either its first line (up_n) or its end (a join case), and the other
+ * requests wait for that outcome and look again. The pump is pinned to
+ * this worker: the client belongs to it (curl is not shared across
+ * threads). Return: 0, -ENOMEM, or the caller's -ECANCELED/-ETIMEDOUT.
+ */
+static int pump_ready(knit_http_client *c)
+{
+    for (;;) {
+        if (c->pump && c->pump_dead) {
+            knit_detach(c->pump);
+            c->pump = NULL;
+        }
+        if (c->pump_up)
+            return 0;
+        if (!c->pump) {
+            knit_task_opts o = {.name = "knit-http pump",
+                                .stack_size = PUMP_STACK};
+            c->pump_dead = false;
+            c->pump = knit_spawn_on(knit_worker_id(), &o, pump, c);
+            if (!c->pump)
+                return -ENOMEM;
+        }
+        int r;
+        if (c->pump_starting) {
+            r = knit_notify_wait(&c->up_n);
+        } else {
+            int res = 0;
+            knit_case cases[] = {
+                knit_case_notify(&c->up_n),
+                knit_case_join(c->pump, &res),
+            };
+            c->pump_starting = true;
+            r = knit_select(cases, 2);
+            c->pump_starting = false;
+            knit_notify_all(&c->up_n); /* the others look again */
+            if (r == 1) {
+                c->pump = NULL; /* joined: it never ran */
+                return res < 0 ? res : -EIO;
+            }
+        }
+        if (r < 0)
+            return r;
     }
 }
 
@@ -226,6 +304,7 @@ knit_http_client *knit_http_client_new(const knit_http_client_opts *o)
         errno = ENOMEM;
         return NULL;
     }
+    atomic_init(&c->owner, -1);
     if (o)
         c->o = *o;
     if (c->o.max_redirects == 0)
@@ -241,6 +320,7 @@ knit_http_client *knit_http_client_new(const knit_http_client_opts *o)
     c->o.user_agent = c->user_agent;
     c->deadline = KNIT_FOREVER;
     knit_notify_init(&c->kick);
+    knit_notify_init(&c->up_n);
     c->epfd = epoll_create1(EPOLL_CLOEXEC);
     c->multi = curl_multi_init();
     if (!c->user_agent || c->epfd < 0 || !c->multi) {
@@ -449,17 +529,23 @@ int knit_http_send(knit_http_client *c, const knit_http_request *req,
         snprintf(resp->error, sizeof(resp->error), "no client or URL");
         return -EINVAL;
     }
+    int me = knit_worker_id(), owner = -1;
+    if (!atomic_compare_exchange_strong(&c->owner, &owner, me) &&
+        owner != me) {
+        /* curl's handles are not shared across threads: refuse, rather
+         * than race the pump on another worker. */
+        snprintf(resp->error, sizeof(resp->error),
+                 "client belongs to worker %d, called from worker %d (use "
+                 "one client per worker, or knit_spawn_on)", owner, me);
+        return -EXDEV;
+    }
     struct xfer x = {.c = c};
     knit_notify_init(&x.done_n);
     x.max = req->max_body ? req->max_body : c->o.max_body;
     x.easy = take_easy(c);
     int err = x.easy ? configure(&x, req) : -ENOMEM;
-    if (err == 0 && !c->pump) {
-        knit_task_opts o = {.name = "knit-http pump", .stack_size = PUMP_STACK};
-        c->pump = knit_spawn_with(&o, pump, c);
-        if (!c->pump)
-            err = -ENOMEM;
-    }
+    if (err == 0)
+        err = pump_ready(c);
     if (err == 0 && curl_multi_add_handle(c->multi, x.easy) != CURLM_OK)
         err = -ENOMEM;
     if (err < 0) {
@@ -468,18 +554,33 @@ int knit_http_send(knit_http_client *c, const knit_http_request *req,
     }
     c->st.requests++;
     c->st.in_flight++;
+    x.next = c->inflight;
+    if (x.next)
+        x.next->prev = &x;
+    c->inflight = &x;
     knit_notify_one(&c->kick);
     while (!x.done && err == 0)
         err = knit_notify_wait(&x.done_n);
+    if (x.prev)
+        x.prev->next = x.next;
+    else
+        c->inflight = x.next;
+    if (x.next)
+        x.next->prev = x.prev;
     c->st.in_flight--;
-    if (!x.done) {
-        /* The scope fired or the task was cancelled: abort the transfer.
-         * Its connection is closed rather than pooled, since curl cannot
-         * know how much of the response is still on the way. */
+    if (!x.done || x.fail) {
+        /* The scope fired, the task was cancelled or the pump failed:
+         * abort the transfer. Its connection is closed rather than
+         * pooled, since curl cannot know how much of the response is
+         * still on the way. */
+        if (x.fail)
+            err = x.fail;
         curl_multi_remove_handle(c->multi, x.easy);
         c->st.aborted++;
         snprintf(resp->error, sizeof(resp->error), "aborted: %s",
-                 err == -ETIMEDOUT ? "deadline passed" : "cancelled");
+                 err == -ETIMEDOUT    ? "deadline passed"
+                 : err == -ECANCELED ? "cancelled"
+                                     : strerror(-err));
         goto out;
     }
     fill(&x, resp);
