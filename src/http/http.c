@@ -49,13 +49,8 @@ enum {
 };
 
 struct knit_http_client {
-    _Atomic int owner; /* the worker of the first request, or -1 */
     CURLM *multi;
-    int epfd;          /* curl's sockets, level-triggered */
     knit_task *pump;   /* NULL until the first request */
-    bool pump_up;      /* the pump runs its loop */
-    bool pump_dead;    /* the pump ended on an error (detach, respawn) */
-    bool pump_starting; /* a request watches the pump start (pump_ready) */
     knit_notify up_n;  /* notified (all) when the pump's start resolved */
     struct xfer *inflight; /* transfers waiting for the pump */
     knit_notify kick;  /* "look at curl again": deadline moved, handle added */
@@ -63,8 +58,13 @@ struct knit_http_client {
     knit_http_client_opts o;
     char *user_agent;
     CURL *spare[SPARE_EASY];
-    int nspare;
     knit_http_stats st;
+    int nspare;
+    int epfd;          /* curl's sockets, level-triggered */
+    _Atomic int owner; /* the worker of the first request, or -1 */
+    bool pump_up;      /* the pump runs its loop */
+    bool pump_dead;    /* the pump ended on an error (detach, respawn) */
+    bool pump_starting; /* a request watches the pump start (pump_ready) */
 };
 
 /* One transfer, on the requesting task's stack. */
