@@ -622,10 +622,7 @@ static void idle_sleep(uint64_t n)
     emit_idle("idle_sleep", n, idle.rss0, idle.rss1);
 }
 
-/* ---- command line -------------------------------------------------------- */
-
-/* ---- W6: idle_chan ---------------------------------------------------------
- */
+/* ---- W6: idle_chan ------------------------------------------------------- */
 
 struct idle_chan {
     uint64_t n;        /* tasks, each with its own channel */

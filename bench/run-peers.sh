@@ -24,12 +24,15 @@
 # line is added to the results file and the table (no peer column).
 #
 # The kit lives beside the repository (../shared/bench-peers); PEER_KIT
-# points elsewhere (a writable copy if the shared one is read-only). Runs
-# from any directory. The kit needs root only to install missing Debian
-# packages; it writes its build outputs and results-latest.txt into its
-# own directory (OUT=... elsewhere). KNIT_BUILD_DIR picks the build
-# directory of knit-bench (default build/release, configured with the
-# release preset).
+# points elsewhere. The kit writes its build outputs (bin/, echo_client,
+# tokio/target), run-stderr.log and results-latest.txt into its own
+# directory, so a read-only kit (the shared copy is) is first copied to
+# <build>/peer-kit and run from there; the copy is refreshed on every run
+# and keeps its build outputs. Runs from any directory. The kit needs
+# root only to install missing Debian packages (OUT=... puts the results
+# elsewhere). KNIT_BUILD_DIR picks the build directory of knit-bench
+# (default build/release, configured with the release preset).
+# scripts/bench.sh wraps all of this and adds the Markdown table and chart.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,9 +49,27 @@ kit=$(cd "$kit" && pwd)
 
 # --table only prints a results file: nothing to build.
 if [ "${1:-}" != "--table" ]; then
-    echo "[run-peers] building knit-bench (release preset)" >&2
-    (cd "$root" && cmake --preset release -B "$build" >/dev/null &&
-        cmake --build "$build" --target knit-bench >/dev/null)
+    echo "[run-peers] building knit-bench (release preset, $build)" >&2
+    mkdir -p "$build"
+    if ! (cd "$root" && cmake --preset release -B "$build" &&
+        cmake --build "$build" --target knit-bench) >"$build/bench-build.log" 2>&1; then
+        tail -n 40 "$build/bench-build.log" >&2
+        echo "run-peers: building knit-bench failed ($build/bench-build.log)" >&2
+        exit 1
+    fi
+    # The kit writes into its own directory: run a refreshed copy of a
+    # read-only one. Read-only by its mode bits, not by [ -w ], which is
+    # always true for root (the shared kit has no write bit, and root
+    # must not fill it with build outputs either).
+    if [ -z "$(find "$kit" -maxdepth 0 -perm -u=w)" ]; then
+        copy=$build/peer-kit
+        echo "[run-peers] $kit is read-only: running a copy in $copy" >&2
+        mkdir -p "$copy"
+        chmod -R u+w "$copy"
+        cp -R "$kit/." "$copy/"
+        chmod -R u+w "$copy"
+        kit=$copy
+    fi
 fi
 
 bench=$build/bench/knit-bench
@@ -68,12 +89,21 @@ KNIT_IO=epoll PROJECT_BENCH=$bench PROJECT_PEER=knit OUT=$out \
     "$kit/run.sh" "$@"
 retable=0
 if [ -z "${WORKLOADS:-}" ] || [[ " $WORKLOADS " == *" tcp_echo "* ]]; then
+    echo "[run-peers] workload tcp_echo again, knit on io_uring (knit-uring)" >&2
     extra=$(mktemp)
-    trap 'rm -f "$extra"' EXIT
-    # PEERS=" " (not empty, which means "all"): knit-uring alone.
+    log=$(mktemp)
+    trap 'rm -f "$extra" "$log"' EXIT
+    # run.sh truncates its run-stderr.log: keep the main run's log.
+    cp "$kit/run-stderr.log" "$log"
+    # PEERS=" " (not empty, which means "all"): knit-uring alone. Installed
+    # and built by the run above.
     KNIT_IO=uring PEERS=" " WORKLOADS=tcp_echo PROJECT_BENCH=$bench \
-        PROJECT_PEER=knit-uring OUT=$extra "$kit/run.sh" >/dev/null
-    grep '^peer=' "$extra" >>"$out"
+        PROJECT_PEER=knit-uring OUT=$extra SKIP_INSTALL=1 SKIP_BUILD=1 \
+        "$kit/run.sh" >/dev/null
+    cat "$kit/run-stderr.log" >>"$log"
+    cp "$log" "$kit/run-stderr.log"
+    # The result lines, the load generator's summaries and any failure.
+    grep -E '^(peer=|# echo_client|# FAILED)' "$extra" >>"$out" || true
     retable=1
 fi
 for w in $knit_only; do
@@ -89,4 +119,9 @@ for w in $knit_only; do
 done
 if [ "$retable" = 1 ]; then
     "$kit/run.sh" --table "$out"
+fi
+# With OUT elsewhere, the kit's stderr log goes beside it (the copy of a
+# read-only kit is refreshed by the next run).
+if [ -n "${OUT:-}" ]; then
+    cp "$kit/run-stderr.log" "${out%.txt}-stderr.log"
 fi
