@@ -11,6 +11,15 @@
  * accept loop under fd exhaustion (in a forked child), and 10,000
  * connections held open at once.
  *
+ * The cases of the kernel's accept and connect run on both backends
+ * whatever KNIT_IO says (io_uring where it works): with io_uring a
+ * listener of knit's is served by a multishot accept whose queue outlives
+ * the accepting tasks (many connections through it, its bound, accepting
+ * tasks cancelled while connections wait, the listener closed with
+ * connections queued, fd exhaustion), other listeners and several workers
+ * by single-shot accepts, and TCP connects are the kernel's
+ * (IORING_OP_CONNECT: refused, timed out, cancelled).
+ *
  * The manual clock works for sockets: it jumps only when every task is
  * idle, and loopback delivers in the sending system call, so a task that
  * waits for data another task wrote is woken before the clock moves. Only
@@ -18,6 +27,7 @@
  * CPU time over real time) run on the monotonic clock.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,6 +53,7 @@
 
 #include "blocking/pool.h"
 #include "core/compiler.h"
+#include "core/sched.h"
 #include "kt.h"
 
 #define LOOP4 "127.0.0.1"
@@ -348,6 +359,76 @@ static void expect_fired(knit_fn fn, struct op *o)
         assert_int_equal(kt_run(body, NULL), 0);                               \
     }
 
+/* ---- both backends ------------------------------------------------------- */
+
+static int noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static bool uring_works(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.io = KNIT_IO_URING;
+        ok = kt_run_cfg(&cfg, noop, NULL) == 0;
+        if (!ok)
+            print_message("io_uring unavailable: its runs are skipped\n");
+    }
+    return ok;
+}
+
+/* Runs @fn(@arg) on epoll, then on io_uring where it works, whatever
+ * KNIT_IO says. */
+static void run_both(knit_fn fn, void *arg)
+{
+    static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
+    for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
+        if (ios[i] == KNIT_IO_URING && !uring_works())
+            continue;
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.io = ios[i];
+        assert_int_equal(kt_run_cfg(&cfg, fn, arg), 0);
+    }
+}
+
+/* A cmocka case that runs @body on both backends. */
+#define BOTH_CASE(name, body)                                                  \
+    static void name(void **state)                                             \
+    {                                                                          \
+        (void)state;                                                           \
+        run_both(body, NULL);                                                  \
+    }
+
+/* The calling worker's driver. */
+static struct knit_io *io_here(void)
+{
+    return &knit__worker()->io;
+}
+
+static bool on_uring(void)
+{
+    return strcmp(io_here()->ops->name, "uring") == 0;
+}
+
+/* The fds this process has open. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
 /* ---- TCP listen, connect, accept ------------------------------------------
  */
 
@@ -525,40 +606,91 @@ static int t_accept_errors(void *arg)
 }
 KT_CASE(tcp_accept_reports_bad_fds, t_accept_errors)
 
+/* Connects the kernel ran (IORING_OP_CONNECT) so far on this worker. */
+static uint64_t kernel_connects(void)
+{
+    return io_here()->submitted[KNIT_IO_OP_CONNECT];
+}
+
 static int t_connect_refused(void *arg)
 {
     (void)arg;
+    uint64_t k0 = kernel_connects();
     int port;
     int b = refusing_port(&port);
     assert_int_equal(knit_tcp_connect(LOOP4, port), -ECONNREFUSED);
+    /* With io_uring the kernel ran it and said so in its completion. */
+    assert_int_equal(kernel_connects() - k0, on_uring() ? 1 : 0);
     close(b);
     assert_int_equal(knit_tcp_connect(NULL, 80), -EINVAL);
     assert_int_equal(knit_tcp_connect(LOOP4, 65536), -EINVAL);
     assert_int_equal(knit_tcp_connect(LOOP4, -1), -EINVAL);
     return 0;
 }
-KT_CASE(tcp_connect_to_a_closed_port_is_refused, t_connect_refused)
+BOTH_CASE(tcp_connect_to_a_closed_port_is_refused, t_connect_refused)
 
 static int t_connect_timeout(void *arg)
 {
     (void)arg;
+    uint64_t k0 = kernel_connects();
     /* Backlog 0 and nobody accepting: once the accept queue is full the
      * kernel drops SYNs, so a connect waits for a SYN-ACK that does not
      * come (for a second, until the first retransmission). */
     int l = listen4(0);
     int port = knit_local_port(l);
+    int base = count_fds(); /* after the first listener's reserve fd */
     int fds[64];
     int n = fill_backlog(port, fds, 64);
     struct op o = {.port = port};
     expect_timeout(do_connect, &o, 50);
     expect_cancel(do_connect, &o);
     expect_fired(do_connect, &o);
+    /* The scope fired in flight: the kernel's connect was cancelled and
+     * its completion waited for (its address is on the task's stack). */
+    assert_int_equal(kernel_connects() - k0, on_uring() ? 2 : 0);
     close_all(fds, n);
+    assert_int_equal(count_fds(), base); /* no socket left behind */
     knit_close(l);
     return 0;
 }
-KT_CASE(tcp_connect_times_out_and_is_cancelled_on_a_full_backlog,
-        t_connect_timeout)
+BOTH_CASE(tcp_connect_times_out_and_is_cancelled_on_a_full_backlog,
+          t_connect_timeout)
+
+static int t_connect_cancel_storm(void *arg)
+{
+    (void)arg;
+    int l = listen4(0);
+    int port = knit_local_port(l);
+    int base = count_fds();
+    int fds[64];
+    int n = fill_backlog(port, fds, 64);
+    /* Cancelled before it starts, while its socket is made, while the
+     * kernel runs it: each ends at once and leaves nothing behind. */
+    int parked = 0;
+    for (int i = 0; i < 300; i++) {
+        struct op o = {.port = port, .r = NOT_RUN};
+        knit_task *t = knit_spawn(do_connect, &o);
+        assert_non_null(t);
+        for (int k = 0; k < i % 3; k++)
+            assert_int_equal(knit_yield(), 0);
+        knit_cancel(t);
+        int r = knit_join(t);
+        if (r == -ECANCELED) {
+            assert_int_equal(o.r, NOT_RUN);
+            continue;
+        }
+        assert_int_equal(r, 0);
+        assert_int_equal(o.r, -ECANCELED);
+        parked++;
+    }
+    assert_true(parked >= 100);
+    close_all(fds, n);
+    assert_int_equal(count_fds(), base);
+    knit_close(l);
+    return 0;
+}
+BOTH_CASE(tcp_connects_cancelled_at_any_moment_leak_nothing,
+          t_connect_cancel_storm)
 
 /* ---- reading and writing ------------------------------------------------- */
 
@@ -1313,7 +1445,8 @@ static int emfile_main(void *arg)
             cpu0 = cpu_ms();
             wall0 = wall_ms();
         } else if (c == 'E') { /* and ends */
-            int64_t m[2] = {cpu_ms() - cpu0, wall_ms() - wall0};
+            int64_t m[3] = {cpu_ms() - cpu0, wall_ms() - wall0,
+                            (int64_t)io_here()->accept_queued};
             if (write(srv->rep, m, sizeof(m)) != sizeof(m))
                 return 13;
         } else {
@@ -1326,7 +1459,7 @@ static int emfile_main(void *arg)
     return err ? 14 : 0; /* main's return cancels the echo tasks */
 }
 
-static int emfile_child(int cmd, int rep)
+static int emfile_child(int cmd, int rep, int io)
 {
     struct rlimit rl = {32, 32};
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -1336,6 +1469,7 @@ static int emfile_child(int cmd, int rep)
     knit_config cfg;
     kt_config(&cfg);
     cfg.clock = KNIT_CLOCK_MONOTONIC; /* real back-off sleeps */
+    cfg.io = io;
     return knit_run(&cfg, emfile_main, &srv);
 }
 
@@ -1383,9 +1517,10 @@ static int emfile_teardown(void **state)
     return 0;
 }
 
-static void accept_survives_emfile_without_spinning(void **state)
+/* The accept loop of a server on backend @io, RLIMIT_NOFILE = 32, under
+ * 200 clients. */
+static void emfile_case(int io)
 {
-    (void)state;
     int cmd[2], rep[2];
     assert_int_equal(pipe2(cmd, O_CLOEXEC), 0);
     assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
@@ -1396,7 +1531,7 @@ static void accept_survives_emfile_without_spinning(void **state)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
         close(cmd[1]);
         close(rep[0]);
-        _exit(emfile_child(cmd[0], rep[1]));
+        _exit(emfile_child(cmd[0], rep[1], io));
     }
     emfile_pid = pid;
     close(cmd[0]);
@@ -1415,7 +1550,7 @@ static void accept_survives_emfile_without_spinning(void **state)
         usleep(5000);
     }
     assert_int_equal(write(cmd[1], "E", 1), 1);
-    int64_t m[2];
+    int64_t m[3];
     assert_int_equal(read(rep[0], m, sizeof(m)), sizeof(m));
 
     /* Every client was either served or reset; none hangs. */
@@ -1439,10 +1574,19 @@ static void accept_survives_emfile_without_spinning(void **state)
     for (int i = 0; i < EMFILE_CLIENTS; i++)
         if (fds[i] >= 0)
             assert_int_equal(client_echo(fds[i], 'b'), 1);
-    print_message("EMFILE: %d served, %d reset; child CPU %lld ms over "
-                  "%lld ms saturated (%.1f%%)\n",
-                  served, refused, (long long)m[0], (long long)m[1],
-                  100.0 * (double)m[0] / (double)(m[1] ? m[1] : 1));
+    print_message("EMFILE (%s): %d served, %d reset; child CPU %lld ms "
+                  "over %lld ms saturated (%.1f%%); %lld from a multishot "
+                  "accept's queue\n",
+                  io == KNIT_IO_URING ? "io_uring" : "epoll", served, refused,
+                  (long long)m[0], (long long)m[1],
+                  100.0 * (double)m[0] / (double)(m[1] ? m[1] : 1),
+                  (long long)m[2]);
+    /* With io_uring the connections came through the multishot accept,
+     * and its EMFILE went through the same shedding and back-off. */
+    if (io == KNIT_IO_URING)
+        assert_true(m[2] > 0);
+    else
+        assert_int_equal(m[2], 0);
     assert_true(served >= 5);
     assert_true(refused >= EMFILE_CLIENTS / 2);
     assert_int_equal(served + refused, EMFILE_CLIENTS);
@@ -1468,6 +1612,528 @@ static void accept_survives_emfile_without_spinning(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     close(cmd[1]);
     close(rep[0]);
+}
+
+static void accept_survives_emfile_without_spinning_on_epoll(void **state)
+{
+    (void)state;
+    emfile_case(KNIT_IO_EPOLL);
+}
+
+static void accept_survives_emfile_without_spinning_on_io_uring(void **state)
+{
+    (void)state;
+    if (!uring_works())
+        skip();
+    emfile_case(KNIT_IO_URING);
+}
+
+/* ---- the kernel's accept: multishot queue, single shots ------------------ */
+
+/* Connections taken from multishot accept queues so far on this worker. */
+static uint64_t queued_accepts(void)
+{
+    return io_here()->accept_queued;
+}
+
+static knit_task_opts tiny_stack = {.stack_size = 16384};
+
+/* An accept loop and its clients: each client sends one byte, gets it
+ * back from the echo task of its connection, and leaves. */
+struct crowd {
+    int lfd;
+    int port;
+    int n;               /* connections the acceptor takes */
+    knit_sem connecting; /* bounds connects in flight below the backlog */
+    int accepted;        /* connections accepted */
+    int served;          /* clients whose byte came back */
+};
+
+/* Spawns an echo task for @fd. */
+static void serve_detached(int fd)
+{
+    knit_task *t =
+        knit_spawn_with(&tiny_stack, echo_conn, (void *)(intptr_t)fd);
+    assert_non_null(t);
+    knit_detach(t);
+}
+
+/* Accepts c->n connections, every second one with its peer's address. */
+static int crowd_acceptor(void *arg)
+{
+    struct crowd *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = 0;
+        int fd = i % 2 ? knit_tcp_accept(c->lfd, &peer, &plen)
+                       : knit_tcp_accept(c->lfd, NULL, NULL);
+        if (fd < 0)
+            return fd;
+        if (i % 2) {
+            assert_int_equal(peer.ss_family, AF_INET);
+            assert_int_equal(plen, sizeof(struct sockaddr_in));
+        }
+        assert_true(nonblock_cloexec(fd));
+        assert_int_equal(nodelay(fd), 1);
+        c->accepted++;
+        serve_detached(fd);
+    }
+    return 0;
+}
+
+static int crowd_client(void *arg)
+{
+    struct crowd *c = arg;
+    assert_int_equal(knit_sem_acquire(&c->connecting, 1), 0);
+    int fd = knit_tcp_connect(LOOP4, c->port);
+    knit_sem_release(&c->connecting, 1);
+    if (fd < 0)
+        return fd;
+    char b = 'm';
+    int err = knit_write(fd, &b, 1) == 1 && knit_read_exact(fd, &b, 1) == 1 &&
+                      b == 'm'
+                  ? 0
+                  : -EPROTO;
+    if (!err)
+        c->served++;
+    knit_close(fd);
+    return err;
+}
+
+#define CROWD 500
+
+/* CROWD clients, @inflight of them connecting at a time, against one
+ * accept loop; returns the connections taken from an accept queue. */
+static uint64_t crowd_run(int inflight)
+{
+    struct crowd c = {.n = CROWD};
+    c.lfd = listen4(512);
+    c.port = knit_local_port(c.lfd);
+    int base = count_fds();
+    knit_sem_init(&c.connecting, (unsigned)inflight);
+    uint64_t q0 = queued_accepts();
+    knit_task *acc = knit_spawn(crowd_acceptor, &c);
+    assert_non_null(acc);
+    knit_task *cl[CROWD];
+    for (int i = 0; i < CROWD; i++) {
+        cl[i] = knit_spawn_with(&tiny_stack, crowd_client, &c);
+        assert_non_null(cl[i]);
+    }
+    for (int i = 0; i < CROWD; i++)
+        assert_int_equal(knit_join(cl[i]), 0);
+    assert_int_equal(knit_join(acc), 0);
+    assert_int_equal(c.served, CROWD);
+    settle(); /* the echo tasks see their EOF */
+    assert_int_equal(count_fds(), base);
+    knit_close(c.lfd);
+    uint64_t q = queued_accepts() - q0;
+    print_message("%s: %d connecting at a time: %llu of %d connections "
+                  "came from the multishot accept's queue\n",
+                  io_here()->ops->name, inflight, (unsigned long long)q, CROWD);
+    return q;
+}
+
+static int t_many_accepts(void *arg)
+{
+    (void)arg;
+    /* The accept loop keeps up: with io_uring every connection but the
+     * odd one comes through the multishot accept. */
+    uint64_t q = crowd_run(32);
+    if (on_uring())
+        assert_true(q >= CROWD * 9 / 10);
+    else
+        assert_int_equal(q, 0);
+    /* It falls behind: the queue fills and stops the kernel's accept; the
+     * loop takes the rest from the backlog by itself, and arms it again
+     * once that is empty. Every client is served either way. */
+    q = crowd_run(256);
+    if (!on_uring())
+        assert_int_equal(q, 0);
+    return 0;
+}
+BOTH_CASE(accept_takes_many_connections_through_the_kernel, t_many_accepts)
+
+static int t_queue_bound(void *arg)
+{
+    (void)arg;
+    enum { N = KNIT_IO_ACCEPT_QUEUE_MAX * 3 };
+    int l = listen4(N + 16);
+    int port = knit_local_port(l);
+    int base = count_fds();
+    /* An accept that finds nothing: with io_uring it arms the listener's
+     * multishot accept, which runs on after the call has timed out. */
+    struct op o = {.fd = l};
+    expect_timeout(do_accept, &o, 1);
+    int c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = knit_tcp_connect(LOOP4, port);
+        assert_true(c[i] >= 0);
+        char b = (char)i;
+        assert_int_equal(knit_write(c[i], &b, 1), 1);
+    }
+    assert_int_equal(knit_sleep(1), 0); /* the loop takes in what came */
+    /* Nobody accepts: the queue fills to its bound, then the kernel is
+     * told to stop and the listen backlog holds the rest. */
+    int queued = count_fds() - base - N;
+    print_message("%s: %d connections queued by the kernel's accept\n",
+                  io_here()->ops->name, queued);
+    if (on_uring()) {
+        assert_true(queued >= KNIT_IO_ACCEPT_QUEUE_MAX);
+        assert_true(queued <= KNIT_IO_ACCEPT_QUEUE_MAX + 4);
+    } else {
+        assert_int_equal(queued, 0);
+    }
+    /* Every connection is there, in order: the queue's, the backlog's. */
+    for (int i = 0; i < N; i++) {
+        int s = knit_tcp_accept(l, NULL, NULL);
+        assert_true(s >= 0);
+        char b;
+        assert_int_equal(knit_read(s, &b, 1), 1);
+        assert_int_equal((unsigned char)b, (unsigned char)i);
+        knit_close(s);
+    }
+    for (int i = 0; i < N; i++)
+        knit_close(c[i]);
+    assert_int_equal(count_fds(), base);
+    /* Queue and backlog are empty: the next accept arms it again. */
+    expect_timeout(do_accept, &o, 1);
+    int c1 = knit_tcp_connect(LOOP4, port);
+    assert_true(c1 >= 0);
+    assert_int_equal(knit_sleep(1), 0);
+    assert_int_equal(count_fds(), base + 1 + (on_uring() ? 1 : 0));
+    int s1 = knit_tcp_accept(l, NULL, NULL);
+    assert_true(s1 >= 0);
+    knit_close(s1);
+    knit_close(c1);
+    knit_close(l);
+    return 0;
+}
+BOTH_CASE(multishot_accept_queue_is_bounded_by_the_backlog, t_queue_bound)
+
+/* Accepts until cancelled; every connection gets an echo task. */
+static int crowd_acceptor_forever(void *arg)
+{
+    struct crowd *c = arg;
+    for (;;) {
+        int fd = knit_tcp_accept(c->lfd, NULL, NULL);
+        if (fd < 0)
+            return fd == -ECANCELED ? 0 : fd;
+        c->accepted++;
+        serve_detached(fd);
+    }
+}
+
+static int t_cancel_pending(void *arg)
+{
+    (void)arg;
+    enum { N = 300 };
+    struct crowd c = {.n = N};
+    c.lfd = listen4(N);
+    c.port = knit_local_port(c.lfd);
+    int base = count_fds();
+    knit_sem_init(&c.connecting, 4); /* connections trickle in */
+    uint64_t q0 = queued_accepts();
+    knit_task *cl[N];
+    for (int i = 0; i < N; i++) {
+        cl[i] = knit_spawn_with(&tiny_stack, crowd_client, &c);
+        assert_non_null(cl[i]);
+    }
+    /* Acceptors come and go while connections keep arriving: each one is
+     * cancelled after 0 to 3 rounds, before it starts, while it takes
+     * connections, parked, or just woken with connections queued. A
+     * connection is never lost: each client is served exactly once. */
+    int rounds = 0;
+    while (c.served < N) {
+        assert_true(++rounds < 100000);
+        knit_task *a = knit_spawn(crowd_acceptor_forever, &c);
+        assert_non_null(a);
+        for (int k = 0; k < rounds % 4; k++)
+            assert_int_equal(knit_yield(), 0);
+        knit_cancel(a);
+        int r = knit_join(a);
+        assert_true(r == 0 || r == -ECANCELED);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(knit_join(cl[i]), 0);
+    assert_int_equal(c.accepted, N);
+    settle();
+    print_message("%s: %d acceptors cancelled, %llu connections from the "
+                  "queue\n",
+                  io_here()->ops->name, rounds,
+                  (unsigned long long)(queued_accepts() - q0));
+    assert_true(rounds > N / 4);
+    if (on_uring())
+        assert_true(queued_accepts() > q0);
+    assert_int_equal(count_fds(), base);
+    knit_close(c.lfd);
+    return 0;
+}
+BOTH_CASE(accepts_cancelled_with_connections_pending_lose_none,
+          t_cancel_pending)
+
+static int t_close_queued(void *arg)
+{
+    (void)arg;
+    enum { N = 10 };
+    int l = listen4(64);
+    int port = knit_local_port(l);
+    int base = count_fds(); /* the listener included */
+    struct op o = {.fd = l};
+    expect_timeout(do_accept, &o, 1); /* io_uring: the kernel accepts on */
+    int c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = knit_tcp_connect(LOOP4, port);
+        assert_true(c[i] >= 0);
+    }
+    assert_int_equal(knit_sleep(1), 0);
+    assert_int_equal(count_fds(), base + N + (on_uring() ? N : 0));
+    /* Closing the listener closes what was queued on it, and the socket
+     * itself is gone when knit_close returns: its port refuses. */
+    assert_int_equal(knit_close(l), 0);
+    assert_int_equal(count_fds(), base - 1 + N);
+    for (int i = 0; i < N; i++) {
+        char b;
+        ssize_t r = knit_read(c[i], &b, 1);
+        assert_true(r == 0 || r == -ECONNRESET);
+        knit_close(c[i]);
+    }
+    assert_int_equal(knit_tcp_connect(LOOP4, port), -ECONNREFUSED);
+    assert_int_equal(count_fds(), base - 1);
+
+    /* A task waiting for the queue is woken with -EBADF. */
+    l = listen4(8);
+    o = (struct op){.fd = l, .r = NOT_RUN};
+    knit_task *t = knit_spawn(do_accept, &o);
+    assert_int_equal(knit_yield(), 0);
+    assert_int_equal(o.r, NOT_RUN);
+    assert_int_equal(knit_close(l), 0);
+    assert_int_equal(knit_join(t), 0);
+    assert_int_equal(o.r, -EBADF);
+
+    /* A Unix listener: the queue gives the peer's address too, and its
+     * path refuses once the listener is closed with one queued. */
+    char dir[] = "/tmp/knit-net-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/q.sock", dir);
+    l = knit_unix_listen(path, 8);
+    assert_true(l >= 0);
+    o.fd = l;
+    expect_timeout(do_accept, &o, 1);
+    int u[2];
+    for (int i = 0; i < 2; i++) {
+        u[i] = knit_unix_connect(path);
+        assert_true(u[i] >= 0);
+    }
+    struct sockaddr_storage peer;
+    socklen_t plen = 0;
+    int s = knit_tcp_accept(l, &peer, &plen);
+    assert_true(s >= 0);
+    assert_int_equal(peer.ss_family, AF_UNIX);
+    assert_true(plen >= sizeof(sa_family_t));
+    assert_int_equal(knit_close(l), 0);
+    assert_int_equal(knit_unix_connect(path), -ECONNREFUSED);
+    knit_close(s);
+    for (int i = 0; i < 2; i++)
+        knit_close(u[i]);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(count_fds(), base - 1);
+    return 0;
+}
+BOTH_CASE(closing_a_listener_closes_its_queued_connections, t_close_queued)
+
+/* What a run left open for the test to check after it. */
+struct left_open {
+    int lfd;    /* the listener, never closed in the run */
+    int c[8];   /* its clients, connected */
+    int queued; /* fds the kernel's accept held when the run ended */
+};
+
+static int t_left_open(void *arg)
+{
+    struct left_open *lo = arg;
+    lo->lfd = listen4(16);
+    int port = knit_local_port(lo->lfd);
+    int base = count_fds();
+    struct op o = {.fd = lo->lfd};
+    expect_timeout(do_accept, &o, 1);
+    for (int i = 0; i < 8; i++) {
+        lo->c[i] = knit_tcp_connect(LOOP4, port);
+        assert_true(lo->c[i] >= 0);
+    }
+    assert_int_equal(knit_sleep(1), 0);
+    lo->queued = count_fds() - base - 8;
+    return 0; /* the listener stays open: the runtime's end must cope */
+}
+
+static void a_run_ending_with_connections_queued_leaves_no_fd(void **state)
+{
+    (void)state;
+    static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
+    for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
+        if (ios[i] == KNIT_IO_URING && !uring_works())
+            continue;
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.io = ios[i];
+        struct left_open lo;
+        int before = count_fds();
+        assert_int_equal(kt_run_cfg(&cfg, t_left_open, &lo), 0);
+        assert_int_equal(lo.queued, ios[i] == KNIT_IO_URING ? 8 : 0);
+        /* Only the listener and the clients are left: the queued
+         * connections were closed with the ring (the reserve fd may be
+         * new in this process). */
+        int left = count_fds() - before;
+        assert_true(left == 9 || left == 10);
+        /* And the listener is a listener again: accept4 takes the
+         * connections still in its backlog, none on io_uring. */
+        int n = 0, fd;
+        while ((fd = accept4(lo.lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+            close(fd);
+            n++;
+        }
+        assert_int_equal(n, ios[i] == KNIT_IO_URING ? 0 : 8);
+        close(lo.lfd);
+        close_all(lo.c, 8);
+    }
+}
+
+static int wait_readable_fd(void *arg)
+{
+    struct op *o = arg;
+    o->r = knit_wait_fd(o->fd, POLLIN);
+    o->at = knit_now();
+    return 0;
+}
+
+static int t_wait_listener(void *arg)
+{
+    (void)arg;
+    /* With io_uring a listener's readiness is its accept queue's while
+     * the kernel accepts for it: the socket itself never looks readable
+     * then, since each connection is taken in as it comes. */
+    int l = listen4(8);
+    int port = knit_local_port(l);
+    struct op o = {.fd = l};
+    expect_timeout(do_accept, &o, 1);
+    int c = knit_tcp_connect(LOOP4, port);
+    assert_true(c >= 0);
+    assert_int_equal(knit_sleep(1), 0);
+    /* Queued already: ready at once (twice: readiness is not taken).
+     * Only io_uring: epoll registers knit's sockets edge-triggered, which
+     * holds for waits that follow an EAGAIN (src/io/epoll.c), not this. */
+    if (on_uring()) {
+        assert_int_equal(knit_wait_fd(l, POLLIN), POLLIN);
+        assert_int_equal(knit_wait_fd(l, POLLIN), POLLIN);
+    }
+    int s = knit_tcp_accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    knit_close(s);
+    knit_close(c);
+    /* Nothing queued: waits, times out, is cancelled, leaves no trace. */
+    expect_timeout(wait_readable_fd, &o, 5);
+    expect_cancel(wait_readable_fd, &o);
+    /* Two waiters: a connection wakes both. */
+    struct op w1 = {.fd = l, .r = NOT_RUN}, w2 = {.fd = l, .r = NOT_RUN};
+    knit_task *t1 = knit_spawn(wait_readable_fd, &w1);
+    knit_task *t2 = knit_spawn(wait_readable_fd, &w2);
+    assert_int_equal(knit_yield(), 0);
+    assert_int_equal(w1.r, NOT_RUN);
+    c = knit_tcp_connect(LOOP4, port);
+    assert_true(c >= 0);
+    assert_int_equal(knit_join(t1), 0);
+    assert_int_equal(knit_join(t2), 0);
+    assert_int_equal(w1.r, POLLIN);
+    assert_int_equal(w2.r, POLLIN);
+    s = knit_tcp_accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    knit_close(s);
+    knit_close(c);
+    knit_close(l);
+    return 0;
+}
+BOTH_CASE(wait_fd_on_a_listener_sees_its_accept_queue, t_wait_listener)
+
+static int t_foreign_listener(void *arg)
+{
+    (void)arg;
+    /* A listener knit did not create: the application may close it with
+     * close(2), so nothing of the kernel's may keep it open between
+     * accepts. Each accept is a single shot. */
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 8), 0);
+    int port = knit_local_port(l);
+    uint64_t q0 = queued_accepts();
+    uint64_t a0 = io_here()->submitted[KNIT_IO_OP_ACCEPT];
+    for (int i = 0; i < 3; i++) {
+        struct op o = {.fd = l, .r = NOT_RUN};
+        knit_task *t = knit_spawn(do_accept, &o);
+        assert_int_equal(knit_yield(), 0);
+        assert_int_equal(o.r, NOT_RUN);
+        int c = knit_tcp_connect(LOOP4, port);
+        assert_true(c >= 0);
+        assert_int_equal(knit_join(t), 0);
+        assert_true(o.r >= 0);
+        assert_int_equal(nodelay((int)o.r), 1);
+        knit_close((int)o.r);
+        knit_close(c);
+    }
+    assert_int_equal(queued_accepts(), q0);
+    assert_int_equal(io_here()->submitted[KNIT_IO_OP_ACCEPT] - a0,
+                     on_uring() ? 3 : 0);
+    close(l);
+    assert_int_equal(knit_tcp_connect(LOOP4, port), -ECONNREFUSED);
+    return 0;
+}
+BOTH_CASE(accept_on_a_foreign_listener_takes_one_at_a_time, t_foreign_listener)
+
+static int t_workers_accept(void *arg)
+{
+    (void)arg;
+    /* Several workers: a socket may be used from any of them, so no
+     * worker's ring may own a request on the listener (docs/internals.md,
+     * "Workers and the runtime lock"). */
+    struct crowd c = {.n = 100};
+    c.lfd = listen4(128);
+    c.port = knit_local_port(c.lfd);
+    knit_sem_init(&c.connecting, 32);
+    knit_task *acc = knit_spawn_on(1, NULL, crowd_acceptor, &c);
+    assert_non_null(acc);
+    knit_task *cl[100];
+    for (int i = 0; i < c.n; i++) {
+        cl[i] = knit_spawn_on(0, NULL, crowd_client, &c);
+        assert_non_null(cl[i]);
+    }
+    for (int i = 0; i < c.n; i++)
+        assert_int_equal(knit_join(cl[i]), 0);
+    assert_int_equal(knit_join(acc), 0);
+    assert_int_equal(c.served, c.n);
+    settle();
+    struct knit_rt *rt = knit__worker()->rt;
+    for (int i = 0; i < rt->nworkers; i++)
+        assert_int_equal(rt->workers[i].io.accept_queued, 0);
+    knit_close(c.lfd);
+    return 0;
+}
+
+static void several_workers_accept_one_connection_at_a_time(void **state)
+{
+    (void)state;
+    static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
+    for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
+        if (ios[i] == KNIT_IO_URING && !uring_works())
+            continue;
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.workers = 2;
+        cfg.io = ios[i];
+        assert_int_equal(kt_run_cfg(&cfg, t_workers_accept, NULL), 0);
+    }
 }
 
 /* ---- 10,000 connections at once -------------------------------------------
@@ -1731,6 +2397,7 @@ int main(void)
         cmocka_unit_test(tcp_connect_to_a_closed_port_is_refused),
         cmocka_unit_test(
             tcp_connect_times_out_and_is_cancelled_on_a_full_backlog),
+        cmocka_unit_test(tcp_connects_cancelled_at_any_moment_leak_nothing),
         cmocka_unit_test(read_succeeds_is_cancelled_and_times_out),
         cmocka_unit_test(write_succeeds_is_cancelled_and_times_out),
         cmocka_unit_test(
@@ -1750,8 +2417,19 @@ int main(void)
         cmocka_unit_test(
             resolve_succeeds_is_cancelled_and_times_out_while_parked),
         cmocka_unit_test(resolve_cancelled_at_any_moment_leaks_nothing),
-        cmocka_unit_test_teardown(accept_survives_emfile_without_spinning,
-                                  emfile_teardown),
+        cmocka_unit_test_teardown(
+            accept_survives_emfile_without_spinning_on_epoll, emfile_teardown),
+        cmocka_unit_test_teardown(
+            accept_survives_emfile_without_spinning_on_io_uring,
+            emfile_teardown),
+        cmocka_unit_test(accept_takes_many_connections_through_the_kernel),
+        cmocka_unit_test(multishot_accept_queue_is_bounded_by_the_backlog),
+        cmocka_unit_test(accepts_cancelled_with_connections_pending_lose_none),
+        cmocka_unit_test(closing_a_listener_closes_its_queued_connections),
+        cmocka_unit_test(wait_fd_on_a_listener_sees_its_accept_queue),
+        cmocka_unit_test(a_run_ending_with_connections_queued_leaves_no_fd),
+        cmocka_unit_test(accept_on_a_foreign_listener_takes_one_at_a_time),
+        cmocka_unit_test(several_workers_accept_one_connection_at_a_time),
         cmocka_unit_test(ten_thousand_connections_are_held_open_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

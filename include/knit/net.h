@@ -49,6 +49,14 @@ KNIT_API int knit_wait_fd(int fd, int events);
 /**
  * knit_close() - close @fd, first waking every task waiting on it with
  * -EBADF. Not a cancellation point.
+ * Sockets knit created (knit_tcp_listen, _accept, _connect, UDP, Unix)
+ * must be closed with it, in the runtime, not with close(2): on io_uring
+ * a listener's multishot accept (see knit_tcp_accept) holds the socket
+ * open in the kernel until knit_close stops it (or the runtime ends).
+ * Closing such a listener waits for the kernel to let go of it
+ * (briefly, without switching tasks), so its port or path is free when
+ * the call returns, and closes the connections it had accepted that no
+ * task took yet (their clients see them closed).
  * Return: 0; -EBADF; another -errno from close(2).
  */
 KNIT_API int knit_close(int fd);
@@ -80,14 +88,27 @@ KNIT_API int knit_tcp_listen_flags(const char *host, int port, int backlog,
  * knit_tcp_accept() - wait for and accept one connection on @lfd (any
  * stream listener: TCP or Unix).
  * @peer, @len: out, may be NULL; the peer's address.
- * Cancellation point. When the process is out of fds (EMFILE, ENFILE) it
- * does not spin and does not return: it frees its reserve fd (one per
- * process, opened by the first listener), accepts and closes the pending
- * connections with a reset (so their clients see ECONNRESET instead of
- * hanging), takes the reserve back and sleeps before accepting again,
- * 10 ms doubling to 1 s while the exhaustion lasts. Aborted connections
- * (ECONNABORTED, EPROTO and the other errors accept(2) passes on from the
- * new connection) are skipped.
+ * Cancellation point. A connection is never lost to a cancel: it is
+ * either returned (the call then succeeds although the scope fired) or
+ * left for the next accept.
+ * With io_uring on one worker, a listener knit created is served by a
+ * multishot accept, started by the first accept that finds nothing
+ * pending: the kernel takes connections in as they come and queues them
+ * on the listener (about 64 at most; when the queue is full it stops and the
+ * listen backlog holds the rest until the queue and backlog are empty
+ * again), and later accepts take them from there without a system call
+ * (plus a getpeername(2) when @peer or @len is given; a connection reset
+ * before it was taken is then skipped). The queue outlives the accepting
+ * task; knit_close of the listener ends it. Other listeners, and every
+ * listener with several workers, get one completion accept per call.
+ * When the process is out of fds (EMFILE, ENFILE), whichever path met
+ * it, the call does not spin and does not return: it frees its reserve
+ * fd (one per process, opened by the first listener), accepts and closes
+ * the pending connections with a reset (so their clients see ECONNRESET
+ * instead of hanging), takes the reserve back and sleeps before
+ * accepting again, 10 ms doubling to 1 s while the exhaustion lasts.
+ * Aborted connections (ECONNABORTED, EPROTO and the other errors
+ * accept(2) passes on from the new connection) are skipped.
  * Return: the connection's fd (non-blocking, close-on-exec, TCP_NODELAY on
  * TCP); -ECANCELED / -ETIMEDOUT; -EBADF, -ENOTSOCK, -EINVAL (not
  * listening), -ENOBUFS, -ENOMEM, another -errno of accept4(2).
@@ -99,7 +120,9 @@ KNIT_API int knit_tcp_accept(int lfd, struct sockaddr_storage *peer,
  * knit_tcp_connect() - connect to @host:@port, trying each address the
  * name resolves to in order.
  * Cancellation point; the scope's deadline bounds resolution and every
- * attempt, and when it fires no further address is tried.
+ * attempt, and when it fires no further address is tried. With io_uring
+ * the kernel runs each attempt (IORING_OP_CONNECT); a cancelled attempt
+ * returns once the kernel has stopped it.
  * Return: the connected fd (non-blocking, close-on-exec, TCP_NODELAY);
  * -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH ... (the last attempt's error);
  * -EHOSTUNREACH when the name does not resolve; -EINVAL for a NULL @host

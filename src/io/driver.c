@@ -124,6 +124,7 @@ ssize_t knit__io_op_run(struct knit_io *io, struct knit_io_op *op)
     if (err)
         return err;
     io->armed++;
+    io->submitted[op->opcode]++;
     op->waiting = true;
     int r = knit__wait(&op->w);
     if (op->done)

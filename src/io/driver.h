@@ -47,8 +47,11 @@ struct knit_io_op {
     int opcode;    /* KNIT_IO_OP_* */
     int fd;
     void *buf;     /* READ: filled; SEND: sent from */
-    size_t len;
-    struct sockaddr *addr; /* ACCEPT: the peer's address, or NULL */
+    size_t len;    /* READ, SEND: bytes; CONNECT: the address's size */
+    /* ACCEPT: the peer's address, or NULL; CONNECT: the address to
+     * connect to (the kernel copies it when it starts the connect, while
+     * the task is parked). */
+    struct sockaddr *addr;
     socklen_t *addrlen;    /* ACCEPT: its size, in and out */
     int flags;             /* ACCEPT: accept4's flags */
     int res;         /* the completion's result */
@@ -62,7 +65,17 @@ enum {
     KNIT_IO_OP_READ = 1, /* read(2) at the file position */
     KNIT_IO_OP_SEND,     /* send(2) with MSG_NOSIGNAL (sockets only) */
     KNIT_IO_OP_ACCEPT,   /* accept4(2); the result is the new fd */
+    KNIT_IO_OP_CONNECT,  /* connect(2) to the end of the handshake: 0 */
+    KNIT_IO_OP_COUNT,    /* (the number of opcodes plus one) */
 };
+
+/*
+ * Connections a listener's multishot accept queues before the backend asks
+ * the kernel to stop (ops->accept_arm). Completions already on their way
+ * when it asks are still queued, so a burst can pass it by what arrives in
+ * one loop iteration; after that the listen backlog holds the rest.
+ */
+#define KNIT_IO_ACCEPT_QUEUE_MAX 64
 
 struct knit_io_ops {
     const char *name; /* "epoll", "uring" */
@@ -88,12 +101,37 @@ struct knit_io_ops {
     /* Optional: @fd is a new socket knit created and will close with
      * knit_close, so it may be registered once for good. */
     void (*own)(struct knit_io *io, int fd);
+    /*
+     * Optional (NULL: none), for a listener knit owns (ops->own): starts
+     * a multishot accept, which takes every connection in as it comes
+     * (accept4 @flags) and queues its fd on the listener until
+     * accept_take. The listener owns the request, not the task: it runs
+     * on while nobody accepts, stops when the queue is full
+     * (KNIT_IO_ACCEPT_QUEUE_MAX) or a connection fails, and ends with
+     * knit_close (ops->forget waits for its last completion and closes
+     * what is still queued). While it runs, a POLLIN wait on the listener
+     * is a wait for the queue. 0 (or already running); -EOPNOTSUPP for a
+     * listener knit does not own or a kernel without multishot accept;
+     * -ENOMEM.
+     */
+    int (*accept_arm)(struct knit_io *io, int fd, int flags);
+    /*
+     * Optional, with accept_arm: the oldest entry of @fd's accept queue:
+     * a connected fd, or the -errno with which the kernel ended the
+     * request (-EMFILE ...). -EAGAIN: nothing queued and the request runs
+     * (wait for POLLIN); -ENOENT: nothing queued and no request runs
+     * (accept by yourself, then accept_arm).
+     */
+    int (*accept_take)(struct knit_io *io, int fd);
 };
 
 struct knit_io {
     const struct knit_io_ops *ops; /* the backend */
     void *state;                   /* the backend's private state */
-    uint64_t armed;                /* waits currently armed */
+    uint64_t armed;                /* waits and requests in flight */
+    /* Counters, for tests and soak runs. */
+    uint64_t submitted[KNIT_IO_OP_COUNT]; /* operations, per opcode */
+    uint64_t accept_queued;               /* fds taken from accept queues */
 };
 
 extern const struct knit_io_ops knit__io_epoll;

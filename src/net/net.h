@@ -77,6 +77,18 @@ static inline int knit__net_sys_connect(int fd, const struct sockaddr *a,
     return r;
 }
 
+/*
+ * The fault seam of a connect the kernel runs by itself (io_uring's
+ * IORING_OP_CONNECT, no connect(2) of ours): 0 to go on, or the -errno to
+ * fail with. EINTR is invisible there, as it is for a connect(2) that a
+ * signal interrupted after the kernel had started it.
+ */
+static inline int knit__net_connect_fault(void)
+{
+    int fault = knit__fault(KNIT_FAULT_CONNECT);
+    return fault == -EINTR ? 0 : fault;
+}
+
 static inline int knit__net_sys_setsockopt(int fd, int level, int name,
                                            const void *val, socklen_t len)
 {
@@ -93,6 +105,12 @@ static inline int knit__net_sys_getsockname(int fd, struct sockaddr *a,
                                             socklen_t *len)
 {
     return getsockname(fd, a, len) < 0 ? -errno : 0;
+}
+
+static inline int knit__net_sys_getpeername(int fd, struct sockaddr *a,
+                                            socklen_t *len)
+{
+    return getpeername(fd, a, len) < 0 ? -errno : 0;
 }
 
 static inline int knit__net_sys_shutdown(int fd, int how)

@@ -20,6 +20,18 @@
  * reserve-fd trick, plus back-off so a storm of connects cannot make the
  * loop busy).
  *
+ * With io_uring (single worker) a listener of knit's is served by one
+ * multishot accept that the listener owns (io/driver.h, accept_arm): the
+ * first accept that finds nothing pending arms it, and later accepts take
+ * connections from its queue. The queue keeps the accept4 semantics the
+ * loop below relies on: connections first, then the error that stopped
+ * the kernel (EMFILE goes through the same reserve-fd shedding and
+ * back-off), and when it is empty and stopped, the next accept calls
+ * accept4 itself before arming it again. Other listeners, and every
+ * listener with several workers (a socket may be used from any worker:
+ * docs/internals.md), get a single-shot completion accept per call.
+ * TCP connects are the kernel's too there (IORING_OP_CONNECT).
+ *
  * Divisions: addresses and options, the reserve fd, TCP, UDP, Unix.
  */
 #include <arpa/inet.h>
@@ -293,10 +305,9 @@ int knit_tcp_listen(const char *host, int port, int backlog)
  * Otherwise, and when the backend cannot, -EAGAIN (wait for readiness).
  * A connection accepted after a cancel is still returned, not lost.
  */
-static int accept_completion(int lfd, struct sockaddr_storage *ss,
-                             socklen_t *sl)
+static int accept_completion(struct knit_io *io, int lfd,
+                             struct sockaddr_storage *ss, socklen_t *sl)
 {
-    struct knit_io *io = knit__net_io();
     if (!io || !io->ops->submit)
         return -EAGAIN;
     struct knit_io_op op = {.opcode = KNIT_IO_OP_ACCEPT, .fd = lfd,
@@ -306,6 +317,65 @@ static int accept_completion(int lfd, struct sockaddr_storage *ss,
     if (fd >= 0)
         knit__io_own((int)fd);
     return fd == -ENOSYS ? -EAGAIN : (int)fd;
+}
+
+/*
+ * Nothing was pending: the kernel takes over. A listener of knit's gets
+ * a multishot accept, and -EAGAIN sends the caller to wait for its queue;
+ * any other listener (or a kernel without it) a single-shot completion
+ * accept.
+ */
+static int accept_kernel(struct knit_io *io, int lfd,
+                         struct sockaddr_storage *ss, socklen_t *sl)
+{
+    if (io && io->ops->accept_arm &&
+        io->ops->accept_arm(io, lfd, SOCK_FLAGS) == 0)
+        return -EAGAIN;
+    return accept_completion(io, lfd, ss, sl);
+}
+
+/*
+ * An fd taken from a multishot accept's queue. The kernel reports no
+ * address for those, so the peer's comes from getpeername when the
+ * caller asks for it (@ss is left alone otherwise). A connection reset
+ * before it was taken has no peer any more (ENOTCONN): it is skipped
+ * like an aborted one.
+ */
+static int accept_dequeued(int fd, struct sockaddr_storage *ss, socklen_t *sl,
+                           bool want_peer)
+{
+    knit__io_own(fd);
+    if (!want_peer)
+        return fd;
+    int err = knit__net_sys_getpeername(fd, (struct sockaddr *)ss, sl);
+    if (err) {
+        drop_fd(fd);
+        return -ECONNABORTED;
+    }
+    return fd;
+}
+
+/*
+ * One try: the listener's accept queue while its multishot accept runs
+ * or holds connections, else accept4, else the kernel (accept_kernel).
+ * The result is as accept4's: an fd, -EAGAIN to wait for POLLIN, or an
+ * error (the queue's errors are the ones accept4 would have met).
+ */
+static int accept_try(int lfd, struct sockaddr_storage *ss, socklen_t *sl,
+                      bool want_peer)
+{
+    struct knit_io *io = knit__net_io();
+    if (io && io->ops->accept_take) {
+        int fd = io->ops->accept_take(io, lfd);
+        if (fd >= 0)
+            return accept_dequeued(fd, ss, sl, want_peer);
+        if (fd != -ENOENT)
+            return fd;
+    }
+    int fd = knit__net_sys_accept4(lfd, (struct sockaddr *)ss, sl, SOCK_FLAGS);
+    if (fd == -EAGAIN)
+        fd = accept_kernel(io, lfd, ss, sl);
+    return fd;
 }
 
 int knit_tcp_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
@@ -318,14 +388,14 @@ int knit_tcp_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd =
-            knit__net_sys_accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_FLAGS);
-        if (fd == -EAGAIN)
-            fd = accept_completion(lfd, &ss, &sl);
+        /* Filled by accept4 or getpeername; stays so when neither ran. */
+        ss.ss_family = AF_UNSPEC;
+        int fd = accept_try(lfd, &ss, &sl, peer || len);
         if (fd >= 0) {
-            /* accept4 filled ss (the analyzer does not see through the
-             * wrapper's -errno convention). */
-            if (is_inet(ss.ss_family)) // NOLINT(clang-analyzer-core.CallAndMessage)
+            /* AF_UNSPEC: a queued fd whose address nobody asked for, so
+             * the option is simply tried (a Unix socket refuses it). */
+            int family = ss.ss_family;
+            if (is_inet(family) || family == AF_UNSPEC)
                 set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
             if (peer)
                 memcpy(peer, &ss, sl < sizeof(ss) ? sl : sizeof(ss));
@@ -373,6 +443,40 @@ int knit_tcp_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
     }
 }
 
+/*
+ * A TCP connect with a completion backend: the kernel runs the handshake
+ * (IORING_OP_CONNECT) and completes with its result, in place of
+ * connect(2), a readiness wait and getsockopt(SO_ERROR). @a may live on
+ * the caller's stack: knit__io_op_run returns only after the completion,
+ * also when the scope fires (the kernel is asked to stop and waited for).
+ * Where the backend has no completions, connect_fd. See connect_fd for
+ * @stop.
+ */
+static int connect_tcp(int fd, const struct sockaddr *a, socklen_t len,
+                       bool *stop)
+{
+    struct knit_io *io = knit__net_io();
+    if (!io || !io->ops->submit)
+        return connect_fd(fd, a, len, stop);
+    int err = knit__net_connect_fault();
+    if (err)
+        return err;
+    struct knit_io_op op = {.opcode = KNIT_IO_OP_CONNECT, .fd = fd,
+                            .addr = (struct sockaddr *)a, .len = len};
+    ssize_t r = knit__io_op_run(io, &op);
+    if (r == -ENOSYS)
+        return connect_fd(fd, a, len, stop);
+    if (r == -EINTR) {
+        /* Interrupted after the kernel started it: the handshake goes on,
+         * as for EINPROGRESS. */
+        int ev = knit_wait_fd(fd, POLLOUT);
+        r = ev < 0 ? ev : so_error(fd);
+    }
+    if (r < 0 && knit__scope_err(knit__task()))
+        *stop = true;
+    return (int)r;
+}
+
 /* Connects a new socket to @ai; see connect_fd for @stop. */
 static int connect_one(const struct addrinfo *ai, bool *stop)
 {
@@ -380,7 +484,11 @@ static int connect_one(const struct addrinfo *ai, bool *stop)
                                   ai->ai_protocol);
     if (fd < 0)
         return fd;
-    int err = connect_fd(fd, ai->ai_addr, ai->ai_addrlen, stop);
+    /* Only TCP: a UDP connect never waits, and a Unix one meets a full
+     * queue as EAGAIN, which only connect_fd's back-off handles. */
+    bool tcp = ai->ai_socktype == SOCK_STREAM && is_inet(ai->ai_family);
+    int err = tcp ? connect_tcp(fd, ai->ai_addr, ai->ai_addrlen, stop)
+                  : connect_fd(fd, ai->ai_addr, ai->ai_addrlen, stop);
     if (err) {
         drop_fd(fd);
         return err;
