@@ -62,6 +62,62 @@ static void spawn_on_runs_the_task_on_that_worker(void **state)
     assert_int_equal(run_on(3, t_spawn_on_places, NULL), 0);
 }
 
+/* ---- knit_rt_worker_stats ---------------------------------------------- */
+
+static int yield_n(void *arg)
+{
+    for (intptr_t i = 0; i < (intptr_t)arg; i++)
+        knit_yield();
+    return 0;
+}
+
+static int stats_cancelled(void *arg)
+{
+    (void)arg;
+    knit_stats s;
+    knit_cancel(knit_current());
+    int r = knit_rt_worker_stats(1, &s);
+    return r == 0 ? s.worker : r;
+}
+
+static int t_worker_stats(void *arg)
+{
+    (void)arg;
+    knit_stats s0, s1, again;
+    assert_int_equal(knit_rt_worker_stats(1, &s1), 0);
+    assert_int_equal(s1.worker, 1);
+    assert_int_equal(s1.workers, 2);
+    /* Work placed on worker 1 shows in its counters, not in worker 0's. */
+    assert_int_equal(knit_rt_worker_stats(0, &s0), 0);
+    assert_int_equal(s0.worker, 0);
+    knit_task *t = knit_spawn_on(1, NULL, yield_n, (void *)(intptr_t)1000);
+    assert_int_equal(knit_join(t), 0);
+    assert_int_equal(knit_rt_worker_stats(1, &again), 0);
+    assert_true(again.switches >= s1.switches + 1000);
+    assert_true(again.stacks_mapped >= 1); /* its stacks are its own */
+    /* Own worker: the same as knit_rt_stats. */
+    assert_int_equal(knit_rt_worker_stats(0, &again), 0);
+    assert_int_equal(again.worker, 0);
+    assert_true(again.switches < s0.switches + 1000);
+    /* Bad worker numbers. */
+    assert_int_equal(knit_rt_worker_stats(2, &again), -EINVAL);
+    assert_int_equal(knit_rt_worker_stats(-1, &again), -EINVAL);
+    /* A cancel does not cut the wait short (the stats task writes into
+     * the caller's frame): the call still answers. */
+    knit_task *c = knit_spawn_on(0, NULL, stats_cancelled, NULL);
+    assert_int_equal(knit_join(c), 1);
+    return 0;
+}
+
+static void worker_stats_come_from_that_worker(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, t_worker_stats, NULL), 0);
+    /* Outside a runtime. */
+    knit_stats s;
+    assert_int_equal(knit_rt_worker_stats(0, &s), -ESRCH);
+}
+
 /* ---- stealing ------------------------------------------------------------ */
 
 static atomic_int partner_ran;
@@ -290,6 +346,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spawn_on_runs_the_task_on_that_worker),
+        cmocka_unit_test(worker_stats_come_from_that_worker),
         cmocka_unit_test(an_idle_worker_takes_tasks_its_peer_cannot_run),
         cmocka_unit_test(values_pass_between_tasks_of_two_workers),
         cmocka_unit_test(cancel_reaches_tasks_parked_on_other_workers),

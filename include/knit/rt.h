@@ -75,7 +75,8 @@ typedef struct knit_stats {
     uint64_t stacks_in_use;  /* stacks owned by live tasks */
     uint64_t stacks_pooled;  /* free stacks kept for reuse */
     uint64_t stacks_guarded; /* stacks protected by a guard page */
-    uint64_t stacks_canary;  /* stacks past the guard budget (canary word) */
+    uint64_t stacks_canary;  /* stacks past the guard budget (no guard page;
+                                checked by stack pointer and a zero canary) */
     uint64_t timers_armed;   /* timers waiting in the wheels */
     uint64_t stalls;         /* stall reports made */
     /* Added with the multi-worker scheduler. The counters above from
@@ -113,6 +114,20 @@ KNIT_API void knit_clock_advance(int64_t ms);
  * Return: 0; -ESRCH when not called from inside a runtime.
  */
 KNIT_API int knit_rt_stats(knit_stats *out);
+
+/**
+ * knit_rt_worker_stats() - knit_rt_stats() as worker @worker sees it.
+ * @worker: 0 .. workers - 1.
+ * @out:    filled in (out->worker == @worker).
+ *
+ * The per-worker counters (switches, stacks, timers, steals) belong to
+ * their worker, so a short task pinned there copies them; the caller
+ * waits for it, shielded from cancellation (a worker held by a task that
+ * never yields delays the answer). Call from a task.
+ * Return: 0; -EINVAL for a worker that does not exist; -ESRCH outside a
+ * runtime, -EPERM outside a task; -ENOMEM.
+ */
+KNIT_API int knit_rt_worker_stats(int worker, knit_stats *out);
 
 /**
  * knit_dump() - print every task (id, name, state, what it waits on) of

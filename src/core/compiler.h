@@ -21,6 +21,14 @@
 #endif
 #endif
 
+/* A function ASan must not instrument (it reads memory that may carry
+ * stale poison on purpose). */
+#ifdef KNIT_ASAN
+#define KNIT_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define KNIT_NO_ASAN
+#endif
+
 #if defined(__SANITIZE_THREAD__)
 #define KNIT_TSAN 1
 #elif defined(__has_feature)

@@ -21,6 +21,7 @@
 #include "core/compiler.h"
 #include "core/sched.h"
 #include "knit/rt.h"
+#include "knit/scope.h"
 
 #ifdef KNIT_TSAN
 void *__tsan_get_current_fiber(void);
@@ -194,8 +195,13 @@ static void worker_bind(struct knit_worker *w, stack_t *old_ss)
         void *lo;
         size_t size;
         if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+#ifdef KNIT_ASAN
             w->sched.stack_lo = lo;
             w->sched.stack_size = size;
+#else
+            (void)lo;
+            (void)size;
+#endif
         }
         pthread_attr_destroy(&attr);
     }
@@ -449,6 +455,34 @@ int knit_rt_stats(knit_stats *out)
     out->timers_armed = w->wheel.armed;
     out->stalls = atomic_load(&rt->stalls);
     return 0;
+}
+
+static int stats_here(void *arg)
+{
+    return knit_rt_stats(arg);
+}
+
+int knit_rt_worker_stats(int worker, knit_stats *out)
+{
+    struct knit_worker *w = knit__worker();
+    if (!w)
+        return -ESRCH;
+    if (worker < 0 || worker >= w->rt->nworkers)
+        return -EINVAL;
+    if (worker == w->id)
+        return knit_rt_stats(out);
+    if (!knit__task())
+        return -EPERM;
+    knit_task_opts o = {.name = "knit stats"};
+    knit_task *t = knit_spawn_on(worker, &o, stats_here, out);
+    if (!t)
+        return -ENOMEM;
+    /* Shielded: @out is written by @t, so @t must end before we return. */
+    knit_scope s;
+    knit_scope_enter_shielded(&s, KNIT_FOREVER);
+    int r = knit_join(t);
+    knit_scope_exit(&s);
+    return r;
 }
 
 static const char *state_name(const struct knit_task *t)

@@ -204,7 +204,8 @@ static inline void reap_dead(struct knit_worker *w)
  */
 static void switch_away(struct knit_worker *w, struct knit_task *cur)
 {
-    if (knit_unlikely(!knit__stack_canary_ok(&cur->stack)))
+    if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
+                                         __builtin_frame_address(0))))
         knit__overflow_report(cur);
     unsigned held = w->locked;
     if (held) {
@@ -337,8 +338,11 @@ static void complete(struct knit_task *t, int result)
  * Runs on the worker @t ran on (its stack is of that worker's pool). */
 static void release(struct knit_worker *w, struct knit_task *t)
 {
-    if (t->stack.lo) /* blocking tasks have none */
+    if (t->stack.lo) { /* blocking tasks have none */
+        if (knit_unlikely(!knit__stack_bottom_ok(&t->stack)))
+            knit__overflow_report(t);
         knit__stack_free(&w->stacks, &t->stack);
+    }
     t->stack.lo = NULL;
 #ifdef KNIT_TSAN
     if (t->fiber.tsan) /* blocking jobs have none */
@@ -391,9 +395,11 @@ static KNIT_NOINLINE bool attach_stack(struct knit_worker *w,
 /* Prepares @t's context so that its first run enters task_entry. */
 void knit__task_prepare(struct knit_task *t)
 {
+#ifdef KNIT_ASAN
     t->fiber.stack_lo = t->stack.lo;
     t->fiber.stack_size = t->stack.size;
     t->fiber.asan_fake = NULL;
+#endif
     knit__ctx_make(&t->fiber.ctx, t->stack.lo, t->stack.size, task_entry, t);
 #ifdef KNIT_TSAN
     void *__tsan_create_fiber(unsigned flags);

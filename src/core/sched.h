@@ -46,24 +46,43 @@ struct knit_pool;
 
 /* A machine context plus what the sanitizers need to know about it. */
 struct knit_fiber {
-    struct knit_ctx ctx;  /* saved registers */
-    const void *stack_lo; /* the stack it runs on (for ASan) */
+    struct knit_ctx ctx; /* saved registers */
+#ifdef KNIT_ASAN
+    const void *stack_lo; /* the stack it runs on */
     size_t stack_size;
-    void *asan_fake; /* ASan fake-stack handle while switched out */
-    void *tsan;      /* TSan fiber */
+    void *asan_fake; /* fake-stack handle while switched out */
+#endif
+#ifdef KNIT_TSAN
+    void *tsan; /* TSan fiber */
+#endif
 };
 
-/* A cancel scope (the private layout behind knit_scope). */
+/* A cancel scope as the chain sees it: all that a task's root scope
+ * needs (it has no deadline and is never linked to a token). */
 struct knit_scope_impl {
     struct knit_scope_impl *parent; /* enclosing scope, NULL for the root */
     struct knit_task *task;         /* the task it belongs to */
-    struct knit_timer timer;        /* the deadline, when one is set */
     int64_t deadline;               /* KNIT_FOREVER or absolute ms */
     _Atomic int err; /* 0, -ETIMEDOUT or -ECANCELED; set by any worker */
     bool shield;                    /* hides the enclosing scopes */
     bool token_linked;              /* token_w is on a token's list */
-    struct knit_waiter token_w;     /* knit_scope_link_token's listener */
 };
+
+/* A scope a task entered (the private layout behind knit_scope): the
+ * chain link plus its deadline timer and token listener. Kept out of the
+ * root, they would cost every task 128 bytes it never uses. */
+struct knit_scope_user {
+    struct knit_scope_impl s;
+    struct knit_timer timer;    /* the deadline, armed when one is set */
+    struct knit_waiter token_w; /* knit_scope_link_token's listener */
+};
+
+/* The user scope around @s; @s must not be a root (deadline set, or
+ * linked to a token, proves it is not). */
+static inline struct knit_scope_user *knit__scope_user(struct knit_scope_impl *s)
+{
+    return knit_container_of(s, struct knit_scope_user, s);
+}
 
 enum knit_task_state {
     KNIT_TASK_NEW,      /* spawned, has not run yet (queued, or lazy) */

