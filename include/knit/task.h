@@ -66,6 +66,44 @@ KNIT_API knit_task *knit_spawn_with(const knit_task_opts *o, knit_fn fn,
 KNIT_API knit_task *knit_spawn_on(int worker, const knit_task_opts *o,
                                   knit_fn fn, void *arg);
 
+/*
+ * A way into a running runtime from any thread (tokio's Handle): a plain
+ * thread, a blocking job, a library callback. Refcounted; it outlives
+ * the runtime, whose end only closes it.
+ */
+typedef struct knit_handle knit_handle;
+
+/**
+ * knit_handle_get() - a new reference to the current runtime's handle.
+ * Call from a task (or a worker); give it to other threads.
+ * Return: the handle; NULL outside a runtime or when out of memory.
+ */
+KNIT_API knit_handle *knit_handle_get(void);
+
+/* Drops a reference from knit_handle_get(); the last one frees it. NULL
+ * is ignored. Any thread, also after the runtime ended. */
+KNIT_API void knit_handle_unref(knit_handle *h);
+
+/**
+ * knit_handle_spawn() - start fn(arg) as a detached task of @h's runtime,
+ * from any thread.
+ * @o: options (name, stack size; lazy is refused), or NULL.
+ *
+ * From a task of that runtime it is knit_spawn_with() + knit_detach().
+ * From anywhere else the spawn is handed to worker 0 (its inbox) and the
+ * call returns at once; the task goes on worker 0's queue of tasks not
+ * yet started, where idle workers steal it. A task handed over before
+ * main returned but not started by then is cancelled before it runs, as
+ * every task not yet started is at shutdown; results therefore go back
+ * through a channel (knit_chan_recv_blocking) or the like, not a join.
+ * Not a cancellation point; never blocks on the runtime.
+ * Return: 0 (handed over); -EINVAL for a NULL @h or @fn, a lazy task or a
+ * bad stack size; -ESHUTDOWN once the runtime's main has returned;
+ * -ENOMEM.
+ */
+KNIT_API int knit_handle_spawn(knit_handle *h, const knit_task_opts *o,
+                               knit_fn fn, void *arg);
+
 /* The 0-based index of the worker the calling task runs on; -1 outside a
  * runtime. */
 KNIT_API int knit_worker_id(void);

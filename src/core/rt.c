@@ -377,6 +377,8 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
         if (rt->workers[i].thread_started)
             pthread_join(rt->workers[i].thread, NULL);
     knit__monitor_stop(rt);
+    /* No other thread posts to a worker from here on. */
+    knit__handle_close(rt);
     /* Every job has ended; let the pool threads go before the workers. */
     knit__pools_fini(rt);
     err = rt->main_result;

@@ -231,6 +231,9 @@ struct knit_rt {
     atomic_bool monitor_stop;
     pthread_mutex_t monitor_lock; /* with monitor_cond, to stop it quickly */
     pthread_cond_t monitor_cond;
+    /* knit_handle_get's handle (handle.c), made at the first call; the
+     * runtime holds a reference and closes it at its end. */
+    _Atomic(struct knit_handle *) handle;
 };
 
 /* The worker of the calling thread, NULL outside a runtime. */
@@ -416,6 +419,9 @@ void knit__signal_fini(struct knit_worker *w);
 
 /* Lists the tasks still live after cfg.shutdown_ms on stderr (rt lock). */
 void knit__dump_stuck(struct knit_rt *rt);
+
+/* Closes the runtime's knit_handle, if any (handle.c): after the loops. */
+void knit__handle_close(struct knit_rt *rt);
 
 /* Stall monitor (monitor.c). */
 int knit__monitor_start(struct knit_rt *rt);
