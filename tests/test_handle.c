@@ -19,7 +19,7 @@
 #include "core/alloc.h"
 #include "kt.h"
 
-#define NSPAWN 2000
+#define NSPAWN 500
 
 struct fan {
     knit_handle *h;

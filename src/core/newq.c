@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 
+#include "core/remote.h"
 #include "core/sched.h"
 
 /* Moves the not-yet-started @t to @to's books (rt lock). */
@@ -212,7 +213,7 @@ bool knit__manual_idle(struct knit_worker *w, int64_t next_timer)
         bool inflight = false;
         for (int i = 0; i < rt->nworkers; i++) {
             struct knit_worker *x = &rt->workers[i];
-            if (atomic_load(&x->inbox_pending))
+            if (knit__remote_pending(x))
                 inflight = true;
             if (x->next_timer >= 0 && (min < 0 || x->next_timer < min))
                 min = x->next_timer;

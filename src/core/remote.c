@@ -1,12 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
- * The worker inbox (remote.h): a mutex-protected FIFO of requests plus the
- * driver's wake-up. The worker checks a flag without the lock on every
- * loop iteration, so an empty inbox costs one relaxed load.
+ * The worker inbox (remote.h): a lock-free multi-producer stack plus the
+ * driver's wake-up. A poster pushes with a compare-and-swap; the worker
+ * takes the whole stack with one exchange and runs it oldest first. The
+ * worker checks it with one load on every loop iteration, so an empty
+ * inbox costs one relaxed load.
+ *
+ * Wake-ups: only a push onto an empty inbox signals the driver. The
+ * worker drains after every poll (a poll may consume the signal), and
+ * the drain takes everything pushed until then; a push after the drain
+ * finds the inbox empty again and signals. A signal may come after the
+ * drain already took its request (a harmless extra poll), never later
+ * than the worker's next sleep, since the driver's eventfd keeps it.
+ *
+ * Teardown: after its push a poster still touches the worker's driver,
+ * so it is counted in inbox_posters from before the push to after the
+ * wake, and worker_fini (rt.c) waits for the count to drop to zero. The
+ * count is raised before the push, so a worker that took the request
+ * (acquire on the exchange) sees it raised.
  */
 #include "core/remote.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "core/sched.h"
@@ -15,39 +30,46 @@ void knit__remote_post(struct knit_worker *w, struct knit_remote *r,
                        knit_remote_fn fn)
 {
     r->fn = fn;
-    r->next = NULL;
-    pthread_mutex_lock(&w->inbox_lock);
-    if (w->inbox_tail)
-        w->inbox_tail->next = r;
-    else
-        w->inbox_head = r;
-    w->inbox_tail = r;
-    /* Only the first request since the last drain signals the driver:
-     * the signal stays pending until the worker polls, and its drain
-     * (after that poll, under this lock) takes every request posted
-     * since. Release pairs with the acquire in knit__remote_drain. */
-    bool signalled = atomic_load_explicit(&w->inbox_pending,
-                                          memory_order_relaxed);
-    atomic_store_explicit(&w->inbox_pending, true, memory_order_release);
-    /* Wake under the lock: once a poster has unlocked, it never touches
-     * the worker again, so the worker may be torn down (see rt.c). */
-    if (!signalled)
+    atomic_fetch_add_explicit(&w->inbox_posters, 1, memory_order_relaxed);
+    struct knit_remote *head =
+        atomic_load_explicit(&w->inbox, memory_order_relaxed);
+    do
+        r->next = head;
+    while (!atomic_compare_exchange_weak_explicit(
+        &w->inbox, &head, r, memory_order_release, memory_order_relaxed));
+    if (!head)
         w->io.ops->wake(&w->io);
-    pthread_mutex_unlock(&w->inbox_lock);
+    atomic_fetch_sub_explicit(&w->inbox_posters, 1, memory_order_release);
+}
+
+bool knit__remote_pending(struct knit_worker *w)
+{
+    return atomic_load_explicit(&w->inbox, memory_order_acquire) != NULL;
 }
 
 void knit__remote_drain(struct knit_worker *w)
 {
-    if (!atomic_load_explicit(&w->inbox_pending, memory_order_acquire))
+    if (!atomic_load_explicit(&w->inbox, memory_order_relaxed))
         return;
-    pthread_mutex_lock(&w->inbox_lock);
-    struct knit_remote *r = w->inbox_head;
-    w->inbox_head = w->inbox_tail = NULL;
-    atomic_store_explicit(&w->inbox_pending, false, memory_order_relaxed);
-    pthread_mutex_unlock(&w->inbox_lock);
+    struct knit_remote *r =
+        atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+    /* Newest first as pushed: reverse into posting order. */
+    struct knit_remote *fifo = NULL;
     while (r) {
-        struct knit_remote *next = r->next; /* r may be gone after fn */
-        r->fn(r);
+        struct knit_remote *next = r->next;
+        r->next = fifo;
+        fifo = r;
         r = next;
     }
+    while (fifo) {
+        struct knit_remote *next = fifo->next; /* fifo may be gone after fn */
+        fifo->fn(fifo);
+        fifo = next;
+    }
+}
+
+void knit__remote_quiesce(struct knit_worker *w)
+{
+    while (atomic_load_explicit(&w->inbox_posters, memory_order_acquire))
+        sched_yield();
 }

@@ -8,6 +8,8 @@
 #ifndef KNIT_CORE_REMOTE_H
 #define KNIT_CORE_REMOTE_H
 
+#include <stdbool.h>
+
 struct knit_worker;
 struct knit_remote;
 
@@ -15,7 +17,7 @@ typedef void (*knit_remote_fn)(struct knit_remote *r);
 
 /* A request; embed it in the poster's own record. */
 struct knit_remote {
-    struct knit_remote *next; /* in the inbox; owned by the inbox lock */
+    struct knit_remote *next; /* in the inbox (written before the push) */
     knit_remote_fn fn;        /* run once on the worker */
 };
 
@@ -23,7 +25,14 @@ struct knit_remote {
 void knit__remote_post(struct knit_worker *w, struct knit_remote *r,
                        knit_remote_fn fn);
 
-/* Runs every posted request; the worker loop calls it. */
+/* Runs every posted request, in posting order per poster; the worker
+ * loop calls it. */
 void knit__remote_drain(struct knit_worker *w);
+
+/* Requests wait in @w's inbox (any thread; acquire). */
+bool knit__remote_pending(struct knit_worker *w);
+
+/* Waits until no poster is inside knit__remote_post on @w (teardown). */
+void knit__remote_quiesce(struct knit_worker *w);
 
 #endif

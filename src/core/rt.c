@@ -174,10 +174,11 @@ static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
     w->id = id;
     w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
     w->next_timer = -1;
+    atomic_init(&w->inbox, NULL);
+    atomic_init(&w->inbox_posters, 0);
     knit_list_init(&w->runq);
     knit_list_init(&w->tasks);
     knit_list_init(&w->newq);
-    pthread_mutex_init(&w->inbox_lock, NULL);
     knit__stack_pool_init(&w->stacks);
     knit__clock_refresh(w);
     knit__wheel_init(&w->wheel, w->now);
@@ -263,11 +264,8 @@ static void worker_fini(struct knit_worker *w)
     }
     knit__task_cache_fini(w);
     knit__signal_fini(w);
-    /* A poster still inside knit__remote_post holds the inbox lock. */
-    pthread_mutex_lock(&w->inbox_lock);
-    pthread_mutex_unlock(&w->inbox_lock);
+    knit__remote_quiesce(w);
     knit__io_fini(&w->io);
-    pthread_mutex_destroy(&w->inbox_lock);
     knit__stack_pool_fini(&w->stacks);
 }
 

@@ -455,7 +455,7 @@ static void io_poll_leave(struct knit_worker *w, int64_t timeout,
                           bool leave_idle)
 {
     if (timeout != 0 &&
-        atomic_load_explicit(&w->inbox_pending, memory_order_acquire))
+        knit__remote_pending(w))
         timeout = 0;
     w->io.ops->poll(&w->io, timeout);
     knit__lock(w);

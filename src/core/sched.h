@@ -173,11 +173,12 @@ struct knit_worker {
     void *altstack;                      /* sigaltstack for overflow reports */
     unsigned lifo_streak; /* consecutive knit__ready_next front pushes */
     void *signals;        /* knit_signal_wait's state (net/signal.c), or NULL */
-    /* The inbox (remote.c): written by any thread under inbox_lock. */
-    pthread_mutex_t inbox_lock;
-    struct knit_remote *inbox_head;
-    struct knit_remote *inbox_tail;
-    atomic_bool inbox_pending; /* inbox_head != NULL, readable unlocked */
+    /* The inbox (remote.c): a lock-free stack any thread pushes on, newest
+     * first; the worker takes all of it at once. Not NULL: requests wait. */
+    _Atomic(struct knit_remote *) inbox;
+    /* Posters inside knit__remote_post: the worker is torn down only
+     * once none is (they touch its driver after their push). */
+    atomic_uint inbox_posters;
     /* Several workers only. */
     unsigned locked;         /* knit__lock depth of the running context */
     struct knit_list newq;   /* spawned, not started, stealable (rt lock) */

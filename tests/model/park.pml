@@ -44,6 +44,8 @@
  *                         sleeps in epoll_wait (a condvar-like signal, not the
  *                         eventfd's counter)
  *   -DBUG_NO_WAKE_ON_PUSH knit__newq_push does not wake an idle worker
+ *   -DBUG_WAKE_IF_NONEMPTY knit__remote_post signals the driver for a push
+ *                         onto a non-empty inbox instead of an empty one
  * Variant that must still pass:
  *   -DNO_PENDING_CHECK    io_poll blocks without looking at inbox_pending
  *                         first: the eventfd alone keeps every post's wake-up
@@ -91,8 +93,7 @@ byte binflight;         /* rt->blocking_inflight */
 bool idle[NW];          /* worker->idle (rt lock) */
 bool evfd[NW];          /* the driver's eventfd: readable or not */
 bool asleep[NW];        /* blocked in epoll_wait (for the mutant/checks) */
-bool pending[NW];       /* worker->inbox_pending (atomic) */
-byte ibl[NW];           /* worker->inbox_lock: owner, or FREE */
+bool pending[NW];       /* worker->inbox != NULL (the lock-free stack) */
 byte in_wake[NW];       /* inbox: wake_remote requests (knit__ready) */
 byte in_job[NW];        /* inbox: job_done requests (blocking pool) */
 byte in_poke[NW];       /* inbox: poke_remote requests (shutdown cancel) */
@@ -207,15 +208,16 @@ inline any_new(res)
 #endif
 
 /*
- * knit__remote_post(x, ...) (remote.c): under the inbox lock, append,
- * store inbox_pending, wake the driver. The append and the store are
- * one step (only the lock holder and the owner's unlocked load of
- * inbox_pending see them); the wake and the unlock are the next one.
+ * knit__remote_post(x, ...) (remote.c): the compare-and-swap that pushes
+ * the request is one step (it also tells whether the inbox was empty);
+ * the driver wake, made only by a push onto an empty inbox, is the next.
+ * A drain may run between the two (the wake then only costs a poll).
+ * @was: a local of the caller, for the CAS's answer.
  */
-inline post(x, kind, me)
+inline post(x, kind, me, was)
 {
     atomic {
-        ibl[x] == FREE -> ibl[x] = me;
+        was = pending[x];
         if
         :: kind == 0 -> in_wake[x]++
         :: kind == 1 -> in_job[x]++
@@ -223,17 +225,26 @@ inline post(x, kind, me)
         fi;
         pending[x] = 1
     };
-    atomic {
-#ifdef BUG_NONSTICKY_WAKE
-        if
-        :: asleep[x] -> evfd[x] = 1
-        :: else -> skip
-        fi;
-#else
-        evfd[x] = 1;
+#ifdef BUG_WAKE_IF_NONEMPTY
+    /* mutant: the wake rule inverted (only a push onto a non-empty
+     * inbox signals), so the first request after a drain is not
+     * announced */
+    was = !was;
 #endif
-        ibl[x] = FREE
-    }
+    if
+    :: !was ->
+#ifdef BUG_NONSTICKY_WAKE
+        atomic {
+            if
+            :: asleep[x] -> evfd[x] = 1
+            :: else -> skip
+            fi
+        }
+#else
+        evfd[x] = 1
+#endif
+    :: else -> skip
+    fi
 }
 
 #define K_WAKE 0
@@ -243,11 +254,11 @@ inline post(x, kind, me)
 /*
  * knit__lock(w); knit__remote_drain(w); knit__unlock(w) (io_poll and
  * poll_events, sched.c; remote.c). One step: the rt lock makes it atomic
- * for the other workers, and the only thing that can come between is the
- * pool thread, which needs nothing but the inbox lock: the drain blocks
- * (and lets it run) when it holds that. The unlocked load of
- * inbox_pending and the take under the inbox lock may be merged: a post
- * between them would be taken as well, as if it had come before the load.
+ * for the other workers (they post under the rt lock), and the pool
+ * thread's push is one atomic step of its own, which may come before or
+ * after the drain, or between its own push and wake. The relaxed load
+ * and the exchange that takes the stack may be merged: a push between
+ * them is taken as well, as if it had come before the load.
  * leave: knit__idle_leave in the same section (not with
  * BUG_MANUAL_IDLE_SPLIT).
  */
@@ -261,9 +272,7 @@ inline lock_drain_unlock(me, leave)
         fi;
         if
         :: pending[me] ->   /* the unlocked acquire load */
-            /* inbox lock (may wait for a poster); take the list;
-             * inbox_pending = false; unlock */
-            ibl[me] == FREE;
+            /* the exchange that takes the whole stack */
             lw = in_wake[me]; lj = in_job[me]; lp = in_poke[me];
             in_wake[me] = 0; in_job[me] = 0; in_poke[me] = 0;
             pending[me] = 0;
@@ -301,11 +310,12 @@ inline lock_drain_unlock(me, leave)
 
 proctype pool_thread()
 {
+    bool was;
 end_idle:
     /* pool_thread: pop a job off the pool queue (pool lock) */
     atomic { job == J_QUEUED -> job = J_RUNNING };
     /* t->fn(t->arg) runs here, then its completion goes to the inbox */
-    post(jw, K_JOB, POSTER)
+    post(jw, K_JOB, POSTER, was)
 }
 
 /* ---- a worker --------------------------------------------------------- */
@@ -315,6 +325,7 @@ proctype worker(byte me)
     byte t = NONE, x, i, k, v, lw, lj, lp;
     byte postto = NONE;
     bool work, due, parked, spinw, block, moved, inflight, pl, capped;
+    bool was;
 
     /*
      * Step granularity: each shared action (a critical section of the rt
@@ -391,7 +402,7 @@ loop:
            (ts[x] == T_TAKEN || ts[x] == T_RUNNING ||
             ts[x] == T_PARKED || ts[x] == T_RUNNABLE) ->
             poked[x] = 1;
-            post(tw[x], K_POKE, me)
+            post(tw[x], K_POKE, me, was)
         :: else -> skip
         fi;
         x++
@@ -805,7 +816,7 @@ spinning:   atomic { ts[C] != T_NEWQ -> spinw = 0 }
             :: else -> skip
             fi
         };
-        post(postto, K_WAKE, me);
+        post(postto, K_WAKE, me, was);
         atomic { rtl = FREE; postto = NONE; goto switched_away }
     fi;
 
@@ -874,11 +885,6 @@ init
         ts[M] = T_TAKEN;
         tw[M] = 0;
         runq[0]!M;
-        do
-        :: w < NW -> ibl[w] = FREE; w++
-        :: else -> break
-        od;
-        w = 0;
         do
         :: w < NW -> run worker(w); w++
         :: else -> break
