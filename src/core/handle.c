@@ -169,16 +169,20 @@ void knit__handle_close(struct knit_rt *rt)
         return;
     pthread_mutex_lock(&h->lock);
     h->rt = NULL;
-    /* Posted after worker 0's last drain: never run. Their references
-     * are dropped after the unlock (one of them may be the last). */
+    /* Posted after worker 0's last drain: never run. */
     struct knit_list left;
     knit_list_init(&left);
     knit_list_splice_back(&left, &h->pending);
     pthread_mutex_unlock(&h->lock);
-    struct knit_list *it;
-    while ((it = knit_list_pop_front(&left)) != NULL) {
+    int dropped = 0;
+    struct knit_list *it, *next;
+    knit_list_for_each_safe(it, next, &left)
+    {
         free(knit_container_of(it, struct spawn_req, link));
-        knit_handle_unref(h);
+        dropped++;
     }
-    knit_handle_unref(h); /* the runtime's */
+    /* Their references, then the runtime's (which kept @h alive so far,
+     * and may be the last). */
+    atomic_fetch_sub_explicit(&h->refs, dropped, memory_order_relaxed);
+    knit_handle_unref(h);
 }
