@@ -145,22 +145,27 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
         knit__panic("knit_scope_enter called outside a task");
     struct knit_scope_user *u = user(s);
     struct knit_scope_impl *x = &u->s;
+    struct knit_worker *w = t->worker;
+    bool expired = deadline >= 0 && deadline <= knit__now(w);
     x->parent = t->scope;
     x->task = t;
     x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
-    x->err = 0;
+    /*
+     * Relaxed: no other thread can see the scope before it is linked below
+     * (under the runtime lock, which publishes it). Deciding an expired
+     * deadline here, before linking, also means a cancel from another
+     * worker can never be overwritten by it. A seq_cst store was an xchg,
+     * the dearest instruction of the whole enter/exit.
+     */
+    atomic_store_explicit(&x->err, expired ? -ETIMEDOUT : 0,
+                          memory_order_relaxed);
     x->shield = shield;
     x->token_linked = false;
     knit_list_init(&u->timer.link);
-    struct knit_worker *w = t->worker;
     knit__lock(w); /* a poke may walk the chain */
     t->scope = x;
     knit__unlock(w);
-    if (x->deadline == KNIT_FOREVER)
-        return;
-    if (x->deadline <= knit__now(w))
-        x->err = -ETIMEDOUT;
-    else
+    if (x->deadline != KNIT_FOREVER && !expired)
         knit__wheel_arm(&w->wheel, &u->timer, x->deadline, deadline_fired);
 }
 
