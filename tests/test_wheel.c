@@ -90,7 +90,7 @@ static void assert_wheel_empty(const struct knit_wheel *w)
     assert_int_equal(w->armed, 0);
     assert_int_equal(knit__wheel_next(w), -1);
     for (int l = 0; l < KNIT_WHEEL_LEVELS; l++)
-        assert_int_equal(w->levels[l].occupied, 0);
+        assert_int_equal(w->occupied[l], 0);
 }
 
 /* Offsets that put a timer on each level, and on level boundaries. */
@@ -787,9 +787,9 @@ static void prop_check_structure(struct prop *p)
 {
     for (int l = 0; l < KNIT_WHEEL_LEVELS; l++) {
         for (int s = 0; s < KNIT_WHEEL_SLOTS; s++) {
-            bool bit = (p->w.levels[l].occupied >> s) & 1;
+            bool bit = (p->w.occupied[l] >> s) & 1;
 
-            PCHECK(p, bit == !knit_list_is_empty(&p->w.levels[l].slots[s]));
+            PCHECK(p, bit == !knit_list_is_empty(&p->w.slots[l * KNIT_WHEEL_SLOTS + s]));
         }
     }
 }

@@ -32,7 +32,7 @@
  *    when they cascade, and seq order there makes equal deadlines land in
  *    their level-0 slot in arm order.
  *
- * I3 Occupied. Bit s of levels[L].occupied is set iff slots[s] is
+ * I3 Occupied. Bit s of occupied[L] is set iff level L's slot s is
  *    non-empty.
  *
  * I4 Horizon. 0 <= deadline <= elapsed + 2^36 for every armed timer; arm
@@ -47,10 +47,9 @@
 
 #include <assert.h>
 
-#define SLOT_BITS 6
+#define SLOT_BITS KNIT_WHEEL_SLOT_BITS
 #define SLOT_MASK ((uint64_t)KNIT_WHEEL_SLOTS - 1)
-/* 2^36 ms: what level 5 spans, and the farthest a deadline may be ahead. */
-#define HORIZON ((int64_t)1 << (SLOT_BITS * KNIT_WHEEL_LEVELS))
+#define HORIZON KNIT_WHEEL_HORIZON
 /*
  * The largest elapsed the wheel accepts: next_slot() computes times up to
  * two horizons past elapsed (the start of e's 2^36 block plus one rotation
@@ -58,7 +57,7 @@
  */
 #define MAX_ELAPSED (INT64_MAX - 2 * HORIZON)
 
-_Static_assert(KNIT_WHEEL_SLOTS == 1 << SLOT_BITS,
+_Static_assert(KNIT_WHEEL_SLOTS == 64,
                "one 64-bit occupied word per level");
 _Static_assert(HORIZON < INT64_MAX / 4, "times fit in int64_t");
 
@@ -79,35 +78,28 @@ static uint64_t rotr64(uint64_t x, unsigned n)
     return (x >> n) | (x << ((64 - n) & 63));
 }
 
-/*
- * The level for a deadline after @elapsed: where the highest differing bit
- * falls. Forcing the low six bits on puts every deadline in elapsed's own
- * 64 ms block on level 0 (and keeps clz's argument non-zero). A difference
- * at or above bit 36 (a deadline in the next 2^36 block) goes to level 5,
- * whose ring holds it since I4 keeps it within one rotation.
- */
-static unsigned level_for(int64_t elapsed, int64_t deadline)
-{
-    uint64_t masked = ((uint64_t)elapsed ^ (uint64_t)deadline) | SLOT_MASK;
-
-    if (masked >= (uint64_t)HORIZON)
-        masked = (uint64_t)HORIZON - 1;
-    return (unsigned)(63 - __builtin_clzll(masked)) / SLOT_BITS;
-}
+/* Bit b belongs to level b / 6; bits from 36 up (the next 2^36 block)
+ * to the top level, whose ring holds them (I4 keeps them within one
+ * rotation). */
+const uint8_t knit__wheel_level_of_bit[64] = {
+    0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, /* bits 0-15 */
+    2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, /* bits 16-31 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* bits 32-47 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* bits 48-63 */
+};
 
 /* The slot list for @deadline under the current elapsed (invariant I1). */
 static struct knit_list *locate(struct knit_wheel *w, int64_t deadline,
                                 unsigned *level, unsigned *slot)
 {
     if (deadline <= w->elapsed) {
-        *level = 0;
+        *level = 0; /* the due slot */
         *slot = (unsigned)((uint64_t)w->elapsed & SLOT_MASK);
     } else {
-        *level = level_for(w->elapsed, deadline);
-        *slot = (unsigned)(((uint64_t)deadline >> (SLOT_BITS * *level)) &
-                           SLOT_MASK);
+        *level = knit__wheel_level(w->elapsed, deadline);
+        *slot = knit__wheel_slot(deadline, *level);
     }
-    return &w->levels[*level].slots[*slot];
+    return &w->slots[*level * KNIT_WHEEL_SLOTS + *slot];
 }
 
 /* True when @u must stay after @t in a list of @level (invariant I2). */
@@ -138,7 +130,7 @@ static void insert(struct knit_wheel *w, struct knit_timer *t)
     while (pos != head && goes_after(timer_of(pos), t, level))
         pos = pos->prev;
     knit_list_insert_after(pos, &t->link);
-    w->levels[level].occupied |= slot_bit(slot);
+    w->occupied[level] |= slot_bit(slot);
 }
 
 void knit__wheel_init(struct knit_wheel *w, int64_t now)
@@ -147,15 +139,19 @@ void knit__wheel_init(struct knit_wheel *w, int64_t now)
     w->elapsed = now;
     w->next_seq = 0;
     w->armed = 0;
-    for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
-        w->levels[l].occupied = 0;
-        for (unsigned s = 0; s < KNIT_WHEEL_SLOTS; s++)
-            knit_list_init(&w->levels[l].slots[s]);
-    }
+    for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++)
+        w->occupied[l] = 0;
+    for (unsigned i = 0; i < KNIT_WHEEL_LEVELS * KNIT_WHEEL_SLOTS; i++)
+        knit_list_init(&w->slots[i]);
 }
 
-void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
-                     int64_t deadline, knit_timer_fn fire)
+/*
+ * The arms the inline knit__wheel_arm() leaves: deadlines at or before
+ * elapsed (the due slot, which may take a walk in insert), negative ones
+ * and ones beyond the horizon.
+ */
+void knit__wheel_arm_slow(struct knit_wheel *w, struct knit_timer *t,
+                          int64_t deadline, knit_timer_fn fire)
 {
     assert(!knit__timer_is_armed(t));
     /*
@@ -175,21 +171,13 @@ void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
     w->armed++;
 }
 
-void knit__wheel_cancel(struct knit_wheel *w, struct knit_timer *t)
+bool knit__wheel_is_home(struct knit_wheel *w, const struct knit_timer *t,
+                         const struct knit_list *head)
 {
     unsigned level;
     unsigned slot;
-    struct knit_list *head;
 
-    if (!knit__timer_is_armed(t))
-        return;
-    head = locate(w, t->deadline, &level, &slot);
-    /* A lone node's neighbours are both its list head: check I1 cheaply. */
-    assert(t->link.next != t->link.prev || t->link.prev == head);
-    knit_list_remove(&t->link);
-    if (knit_list_is_empty(head))
-        w->levels[level].occupied &= ~slot_bit(slot);
-    w->armed--;
+    return head == locate(w, t->deadline, &level, &slot);
 }
 
 /*
@@ -203,7 +191,7 @@ static bool next_slot(const struct knit_wheel *w, unsigned *level,
                       unsigned *slot, int64_t *when)
 {
     for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
-        uint64_t occupied = w->levels[l].occupied;
+        uint64_t occupied = w->occupied[l];
         unsigned shift = SLOT_BITS * l;
         unsigned cur;
         unsigned from;
@@ -251,7 +239,7 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
 
     if (!next_slot(w, &level, &slot, &when))
         return -1;
-    head = &w->levels[level].slots[slot];
+    head = &w->slots[level * KNIT_WHEEL_SLOTS + slot];
     /* Level 0 lists are sorted by deadline (I2): the front is the least. */
     min = timer_of(head->next)->deadline;
     if (level == 0)
@@ -282,8 +270,7 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
  */
 static int fire_slot(struct knit_wheel *w, unsigned slot)
 {
-    struct knit_wheel_level *lv = &w->levels[0];
-    struct knit_list *head = &lv->slots[slot];
+    struct knit_list *head = &w->slots[slot];
     struct knit_list *n;
     int fired = 0;
 
@@ -292,7 +279,7 @@ static int fire_slot(struct knit_wheel *w, unsigned slot)
 
         /* Clear before the callback, which may arm into this slot again. */
         if (knit_list_is_empty(head))
-            lv->occupied &= ~slot_bit(slot);
+            w->occupied[0] &= ~slot_bit(slot);
         w->armed--;
         fired++;
         t->fire(t);
@@ -307,13 +294,12 @@ static int fire_slot(struct knit_wheel *w, unsigned slot)
  */
 static void cascade(struct knit_wheel *w, unsigned level, unsigned slot)
 {
-    struct knit_wheel_level *lv = &w->levels[level];
     struct knit_list batch;
     struct knit_list *n;
 
     knit_list_init(&batch);
-    knit_list_splice_back(&batch, &lv->slots[slot]);
-    lv->occupied &= ~slot_bit(slot);
+    knit_list_splice_back(&batch, &w->slots[level * KNIT_WHEEL_SLOTS + slot]);
+    w->occupied[level] &= ~slot_bit(slot);
     /* Taken in seq order, so equal deadlines stay in arm order (I2). */
     while ((n = knit_list_pop_front(&batch)) != NULL)
         insert(w, timer_of(n));
