@@ -26,11 +26,18 @@
  *    Two consequences: every timer with a given deadline is in the same
  *    slot, and cancel can recompute a timer's slot instead of storing it.
  *
- * I2 Order. Level-0 lists are sorted by (deadline, seq); only the due slot
- *    can hold different deadlines, so elsewhere this is plain seq order.
- *    Higher-level lists are sorted by seq only: their order matters only
- *    when they cascade, and seq order there makes equal deadlines land in
- *    their level-0 slot in arm order.
+ * I2 Order. Every list is in arm order, except the due slot's, which is
+ *    sorted by (deadline, arm order); other level-0 lists hold a single
+ *    deadline. Higher-level lists' order matters only when they cascade,
+ *    and arm order there makes equal deadlines land in their level-0 slot
+ *    in arm order. No sequence number is stored: every insertion but one
+ *    appends a timer newer than all others in its list. A fresh arm is
+ *    the newest timer of all; a cascade moves a slot's timers, in order,
+ *    into the lower slots that cover its range, which are empty when it
+ *    starts (by I1, every timer due in that range is in the cascading
+ *    slot, fire callbacks' timers too). The one exception is an overdue
+ *    deadline armed after later-due timers, which insert() walks back
+ *    past them in the due slot.
  *
  * I3 Occupied. Bit s of occupied[L] is set iff level L's slot s is
  *    non-empty.
@@ -102,23 +109,21 @@ static struct knit_list *locate(struct knit_wheel *w, int64_t deadline,
     return &w->slots[*level * KNIT_WHEEL_SLOTS + *slot];
 }
 
-/* True when @u must stay after @t in a list of @level (invariant I2). */
+/*
+ * True when @u, already in a list of @level, must stay after @t, which is
+ * newer than every timer of that list (invariant I2).
+ */
 static bool goes_after(const struct knit_timer *u, const struct knit_timer *t,
                        unsigned level)
 {
-    if (level == 0 && u->deadline != t->deadline)
-        return u->deadline > t->deadline;
-    return u->seq > t->seq;
+    return level == 0 && u->deadline > t->deadline;
 }
 
 /*
- * Links @t into its slot, keeping the list sorted. The walk starts at the
- * tail and is O(1) on every common path: a freshly armed timer has the
- * largest seq, and outside the due slot a level-0 list holds one deadline;
- * a cascade only ever fills slots that are empty (every lower slot starts
- * before the one cascading, so all of them have been emptied first). Only
- * an overdue deadline armed out of order walks past later-due timers in
- * the due slot.
+ * Links @t, newer than every timer in its slot (I2), into that slot. The
+ * walk starts at the tail and stops at once everywhere but in the due
+ * slot, where an overdue deadline armed out of order walks past the
+ * later-due timers.
  */
 static void insert(struct knit_wheel *w, struct knit_timer *t)
 {
@@ -137,7 +142,6 @@ void knit__wheel_init(struct knit_wheel *w, int64_t now)
 {
     assert(now >= 0 && now <= MAX_ELAPSED);
     w->elapsed = now;
-    w->next_seq = 0;
     w->armed = 0;
     for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++)
         w->occupied[l] = 0;
@@ -165,7 +169,6 @@ void knit__wheel_arm_slow(struct knit_wheel *w, struct knit_timer *t,
     else if (deadline - w->elapsed > HORIZON)
         deadline = w->elapsed + HORIZON;
     t->deadline = deadline;
-    t->seq = w->next_seq++;
     t->fire = fire;
     insert(w, t);
     w->armed++;
@@ -245,7 +248,7 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
     if (level == 0)
         return min;
     /*
-     * A higher slot covers 64^level ms in seq order, so scan it. This is
+     * A higher slot covers 64^level ms in arm order, so scan it. This is
      * O(slot size) but only runs when the worker is about to sleep, and the
      * slot that starts first holds the earliest deadline since slots cover
      * disjoint ranges.
@@ -265,7 +268,7 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
  * Fires level-0 @slot, whose time is elapsed. Popping one timer at a time
  * (rather than detaching the list) lets callbacks cancel timers still in
  * it, and lets overdue timers they arm, which land in this same slot
- * because it is now the due slot, fire in (deadline, seq) order with it.
+ * because it is now the due slot, fire in (deadline, arm) order with it.
  * Callbacks must not call knit__wheel_advance(): elapsed is mid-step here.
  */
 static int fire_slot(struct knit_wheel *w, unsigned slot)
@@ -300,7 +303,7 @@ static void cascade(struct knit_wheel *w, unsigned level, unsigned slot)
     knit_list_init(&batch);
     knit_list_splice_back(&batch, &w->slots[level * KNIT_WHEEL_SLOTS + slot]);
     w->occupied[level] &= ~slot_bit(slot);
-    /* Taken in seq order, so equal deadlines stay in arm order (I2). */
+    /* Taken in arm order, so equal deadlines stay in arm order (I2). */
     while ((n = knit_list_pop_front(&batch)) != NULL)
         insert(w, timer_of(n));
 }

@@ -7,8 +7,8 @@
  * costs O(1) per slot visited plus the timers that fire or cascade.
  *
  * Order: timers with equal deadlines fire in the order they were armed,
- * whatever the levels they passed through (each slot list is kept sorted
- * by arm sequence when timers cascade into it).
+ * whatever the levels they passed through (each slot list is kept in arm
+ * order when timers cascade into it).
  *
  * Not thread safe: one wheel belongs to one worker.
  */
@@ -37,20 +37,18 @@ struct knit_timer {
     struct knit_list link; /* on a wheel slot list while armed */
     int64_t deadline;      /* absolute ms; valid while armed; clamped to
                               the wheel's horizon when armed beyond it */
-    uint64_t seq;          /* arm order, breaks ties between equal deadlines */
     knit_timer_fn fire;    /* called by knit__wheel_advance, once */
 };
 
 struct knit_wheel {
     int64_t elapsed;   /* every deadline < elapsed has fired (inside a fire
                           callback: the time being fired) */
-    uint64_t next_seq; /* seq given to the next armed timer */
     uint64_t armed;    /* number of armed timers */
     /* Bit s of occupied[l]: the list of level l, slot s is non-empty. */
     uint64_t occupied[KNIT_WHEEL_LEVELS];
     /*
-     * Level l, slot s is slots[l * KNIT_WHEEL_SLOTS + s]: timers sorted by
-     * (deadline, seq). One flat array, so that a list head's index names
+     * Level l, slot s is slots[l * KNIT_WHEEL_SLOTS + s]: timers in arm
+     * order (the due slot: by deadline, then arm order). One flat array, so that a list head's index names
      * its level and slot (cancel needs no recomputation).
      */
     struct knit_list slots[KNIT_WHEEL_LEVELS * KNIT_WHEEL_SLOTS];
@@ -133,13 +131,12 @@ static inline void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
         return;
     }
     t->deadline = deadline;
-    t->seq = w->next_seq++;
     t->fire = fire;
     w->armed++;
     /*
-     * A future deadline's slot is not the due slot, so its list is in seq
-     * order (on level 0 all of it has this one deadline), and @t has the
-     * largest seq: it goes last, the order I2 wants, with no walk.
+     * A future deadline's slot is not the due slot, so its list is in arm
+     * order (on level 0 all of it has this one deadline), and @t is the
+     * newest: it goes last, the order I2 wants, with no walk.
      */
     level = knit__wheel_level(w->elapsed, deadline);
     slot = knit__wheel_slot(deadline, level);
