@@ -138,6 +138,34 @@ void knit__scope_root_init(struct knit_task *t)
     t->scope = r;
 }
 
+/*
+ * Links @x as @t's innermost scope under the runtime lock (a poke from
+ * another worker may walk the chain). Out of line, and called only when
+ * the runtime is shared: with one worker the lock is a no-op, and a lock
+ * call inline makes every enter save and restore registers for it.
+ */
+static KNIT_NOINLINE void link_locked(struct knit_worker *w,
+                                      struct knit_task *t,
+                                      struct knit_scope_impl *x)
+{
+    knit__lock(w);
+    t->scope = x;
+    knit__unlock(w);
+}
+
+/* Unlinks @u (innermost scope of @t) and its token listener, under the
+ * runtime lock; out of line for the reason above. */
+static KNIT_NOINLINE void unlink_locked(struct knit_worker *w,
+                                        struct knit_task *t,
+                                        struct knit_scope_user *u)
+{
+    knit__lock(w);
+    if (u->s.token_linked)
+        knit_list_remove(&u->token_w.link);
+    t->scope = u->s.parent;
+    knit__unlock(w);
+}
+
 static void enter(knit_scope *s, int64_t deadline, bool shield)
 {
     struct knit_task *t = knit__task();
@@ -146,7 +174,10 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
     struct knit_scope_user *u = user(s);
     struct knit_scope_impl *x = &u->s;
     struct knit_worker *w = t->worker;
-    bool expired = deadline >= 0 && deadline <= knit__now(w);
+    /* now >= 0, so this also rules out KNIT_FOREVER and every negative
+     * deadline (which all mean "none"). */
+    bool arm = deadline > knit__now(w);
+    bool expired = !arm && deadline >= 0;
     x->parent = t->scope;
     x->task = t;
     x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
@@ -161,12 +192,16 @@ static void enter(knit_scope *s, int64_t deadline, bool shield)
                           memory_order_relaxed);
     x->shield = shield;
     x->token_linked = false;
-    knit_list_init(&u->timer.link);
-    knit__lock(w); /* a poke may walk the chain */
-    t->scope = x;
-    knit__unlock(w);
-    if (x->deadline != KNIT_FOREVER && !expired)
-        knit__wheel_arm(&w->wheel, &u->timer, x->deadline, deadline_fired);
+    /* The wheel is this worker's and fires only from its loop, never
+     * during this call: arming before the scope is linked is safe, and
+     * leaves the lock (and its calls) at the end, off the fast path. */
+    knit__timer_init(&u->timer);
+    if (arm)
+        knit__wheel_arm(&w->wheel, &u->timer, deadline, deadline_fired);
+    if (knit_unlikely(w->rt->shared))
+        link_locked(w, t, x);
+    else
+        t->scope = x;
 }
 
 void knit_scope_enter(knit_scope *s, int64_t deadline)
@@ -188,12 +223,13 @@ int knit_scope_exit(knit_scope *s)
         knit__panic("knit_scope_exit: the scope is not the innermost scope "
                     "of the calling task (exited out of order or twice?)");
     struct knit_worker *w = t->worker;
-    knit__lock(w);
+    /* Only this worker touches its wheel (a scope fired from another one
+     * pokes this one): no lock needed for the timer. */
     knit__wheel_cancel(&w->wheel, &u->timer);
-    if (x->token_linked)
-        knit_list_remove(&u->token_w.link);
-    t->scope = x->parent;
-    knit__unlock(w);
+    if (knit_unlikely(w->rt->shared || x->token_linked))
+        unlink_locked(w, t, u);
+    else
+        t->scope = x->parent;
     return x->err;
 }
 
