@@ -85,7 +85,7 @@ static void tt_fire(struct knit_timer *t)
     }
 }
 
-static void assert_wheel_empty(const struct knit_wheel *w)
+static void assert_wheel_empty(struct knit_wheel *w)
 {
     assert_int_equal(w->armed, 0);
     assert_int_equal(knit__wheel_next(w), -1);
@@ -789,7 +789,8 @@ static void prop_check_structure(struct prop *p)
         for (int s = 0; s < KNIT_WHEEL_SLOTS; s++) {
             bool bit = (p->w.occupied[l] >> s) & 1;
 
-            PCHECK(p, bit == !knit_list_is_empty(&p->w.slots[l * KNIT_WHEEL_SLOTS + s]));
+            /* I3: a set bit may be stale, a clear one never lies. */
+            PCHECK(p, bit || knit_list_is_empty(&p->w.slots[l * KNIT_WHEEL_SLOTS + s]));
         }
     }
 }

@@ -39,8 +39,11 @@
  *    deadline armed after later-due timers, which insert() walks back
  *    past them in the due slot.
  *
- * I3 Occupied. Bit s of occupied[L] is set iff level L's slot s is
- *    non-empty.
+ * I3 Occupied. Bit s of occupied[L] is set if level L's slot s is
+ *    non-empty. A cancel leaves the bit of a slot it empties (a stale
+ *    bit): next_slot() clears stale bits as it meets them, so no search
+ *    ever returns an empty slot, and knit__wheel_next() clears them all
+ *    once nothing is armed. Firing and cascading clear bits eagerly.
  *
  * I4 Horizon. 0 <= deadline <= elapsed + 2^36 for every armed timer; arm
  *    clamps deadlines to that range and rewrites t->deadline, so the
@@ -184,24 +187,24 @@ bool knit__wheel_is_home(struct knit_wheel *w, const struct knit_timer *t,
 }
 
 /*
- * Finds the occupied slot that starts first, and when it starts. Because
+ * Finds the non-empty slot that starts first, and when it starts. Because
  * the levels cover disjoint, increasing ranges of the future, that slot is
  * on the lowest non-empty level, at the first occupied index from
- * elapsed's own index on (rotating the bitmap makes that a ctz). Returns
- * false when the wheel is empty.
+ * elapsed's own index on (rotating the bitmap makes that a ctz). Clears
+ * the stale bits (I3) it meets on the way. Returns false when the wheel
+ * is empty.
  */
-static bool next_slot(const struct knit_wheel *w, unsigned *level,
-                      unsigned *slot, int64_t *when)
+static bool next_slot(struct knit_wheel *w, unsigned *level, unsigned *slot,
+                      int64_t *when)
 {
     for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
-        uint64_t occupied = w->occupied[l];
         unsigned shift = SLOT_BITS * l;
         unsigned cur;
         unsigned from;
         unsigned s;
         int64_t start;
 
-        if (occupied == 0)
+        if (w->occupied[l] == 0)
             continue;
         cur = (unsigned)(((uint64_t)w->elapsed >> shift) & SLOT_MASK);
         /*
@@ -210,8 +213,19 @@ static bool next_slot(const struct knit_wheel *w, unsigned *level,
          * next rotation and so comes last: start the search after it.
          */
         from = l == 0 ? cur : cur + 1;
-        s = (from + (unsigned)__builtin_ctzll(rotr64(occupied, from))) &
-            (unsigned)SLOT_MASK;
+        for (;;) {
+            uint64_t occupied = w->occupied[l];
+
+            if (occupied == 0)
+                break;
+            s = (from + (unsigned)__builtin_ctzll(rotr64(occupied, from))) &
+                (unsigned)SLOT_MASK;
+            if (!knit_list_is_empty(&w->slots[l * KNIT_WHEEL_SLOTS + s]))
+                break;
+            w->occupied[l] &= ~slot_bit(s); /* stale (I3) */
+        }
+        if (w->occupied[l] == 0)
+            continue;
         start = (w->elapsed & ~(((int64_t)1 << (shift + SLOT_BITS)) - 1)) +
                 ((int64_t)s << shift);
         /*
@@ -231,7 +245,7 @@ static bool next_slot(const struct knit_wheel *w, unsigned *level,
     return false;
 }
 
-int64_t knit__wheel_next(const struct knit_wheel *w)
+int64_t knit__wheel_next(struct knit_wheel *w)
 {
     const struct knit_list *head;
     const struct knit_list *n;
@@ -240,6 +254,12 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
     int64_t when;
     int64_t min;
 
+    if (w->armed == 0) {
+        /* Only stale bits (I3) can be left: drop them all at once. */
+        for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++)
+            w->occupied[l] = 0;
+        return -1;
+    }
     if (!next_slot(w, &level, &slot, &when))
         return -1;
     head = &w->slots[level * KNIT_WHEEL_SLOTS + slot];

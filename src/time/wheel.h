@@ -44,7 +44,8 @@ struct knit_wheel {
     int64_t elapsed;   /* every deadline < elapsed has fired (inside a fire
                           callback: the time being fired) */
     uint64_t armed;    /* number of armed timers */
-    /* Bit s of occupied[l]: the list of level l, slot s is non-empty. */
+    /* Bit s of occupied[l] is set when the list of level l, slot s is
+     * non-empty, and may stay set after a cancel empties it (I3). */
     uint64_t occupied[KNIT_WHEEL_LEVELS];
     /*
      * Level l, slot s is slots[l * KNIT_WHEEL_SLOTS + s]: timers in arm
@@ -153,27 +154,23 @@ static inline void knit__wheel_cancel(struct knit_wheel *w,
 
     if (!knit__timer_is_armed(t))
         return;
+    /* A lone timer's neighbours are both its slot's head (I1). */
+    assert(next != prev || knit__wheel_is_home(w, t, prev));
     /*
-     * A lone timer's neighbours are both its slot's head, and removing it
-     * empties the slot: the head's index in slots[] names the bit to
-     * clear. (An armed timer is only ever on a slot list: cascade's private
-     * batch list runs no callback, so no cancel can meet it there.)
+     * The slot's occupied bit stays set even if this empties it: the
+     * searches clear such stale bits when they meet them (I3 in wheel.c),
+     * which keeps the cancel of a lone timer (every scope exit) from
+     * working out which bit is its own.
      */
-    if (next == prev) {
-        unsigned i = (unsigned)(prev - w->slots);
-
-        assert(knit__wheel_is_home(w, t, prev));
-        w->occupied[i / KNIT_WHEEL_SLOTS] &=
-            ~(UINT64_C(1) << (i % KNIT_WHEEL_SLOTS));
-    }
     prev->next = next;
     next->prev = prev;
     knit__timer_init(t);
     w->armed--;
 }
 
-/* The exact earliest deadline of an armed timer, or -1 when none is armed. */
-int64_t knit__wheel_next(const struct knit_wheel *w);
+/* The exact earliest deadline of an armed timer, or -1 when none is armed.
+ * Not const: it clears the stale occupied bits it meets. */
+int64_t knit__wheel_next(struct knit_wheel *w);
 
 /*
  * Fires, in (deadline, arm order), every timer whose deadline is <= @now,
