@@ -154,54 +154,91 @@ static KNIT_NOINLINE void link_locked(struct knit_worker *w,
 }
 
 /* Unlinks @u (innermost scope of @t) and its token listener, under the
- * runtime lock; out of line for the reason above. */
-static KNIT_NOINLINE void unlink_locked(struct knit_worker *w,
-                                        struct knit_task *t,
-                                        struct knit_scope_user *u)
+ * runtime lock, and returns its error (a tail call from exit); out of
+ * line for the reason above. */
+static KNIT_NOINLINE int unlink_locked(struct knit_worker *w,
+                                       struct knit_task *t,
+                                       struct knit_scope_user *u)
 {
     knit__lock(w);
     if (u->s.token_linked)
         knit_list_remove(&u->token_w.link);
     t->scope = u->s.parent;
     knit__unlock(w);
+    return u->s.err;
 }
 
-static void enter(knit_scope *s, int64_t deadline, bool shield)
+/*
+ * Fills @x to be entered by @t: everything but the link from @t. Relaxed:
+ * no other thread can see the scope before it is linked (under the
+ * runtime lock when shared, which publishes it). Deciding an expired
+ * deadline (@err) here, before linking, also means a cancel from another
+ * worker can never be overwritten by it. (A seq_cst store was an xchg,
+ * the dearest instruction of the whole enter/exit.)
+ */
+static inline void fill(struct knit_scope_impl *x, struct knit_task *t,
+                        int64_t deadline, int err, bool shield)
+{
+    x->parent = t->scope;
+    x->task = t;
+    x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
+    atomic_store_explicit(&x->err, err, memory_order_relaxed);
+    x->shield = shield;
+    x->token_linked = false;
+}
+
+/* Every case of knit_scope_enter: outside a task, shared runtimes,
+ * expired deadlines and those beyond the wheel's fast path. */
+static KNIT_NOINLINE void enter_slow(knit_scope *s, int64_t deadline,
+                                     bool shield)
 {
     struct knit_task *t = knit__task();
     if (!t)
         knit__panic("knit_scope_enter called outside a task");
     struct knit_scope_user *u = user(s);
-    struct knit_scope_impl *x = &u->s;
     struct knit_worker *w = t->worker;
     /* now >= 0, so this also rules out KNIT_FOREVER and every negative
      * deadline (which all mean "none"). */
     bool arm = deadline > knit__now(w);
-    bool expired = !arm && deadline >= 0;
-    x->parent = t->scope;
-    x->task = t;
-    x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
-    /*
-     * Relaxed: no other thread can see the scope before it is linked below
-     * (under the runtime lock, which publishes it). Deciding an expired
-     * deadline here, before linking, also means a cancel from another
-     * worker can never be overwritten by it. A seq_cst store was an xchg,
-     * the dearest instruction of the whole enter/exit.
-     */
-    atomic_store_explicit(&x->err, expired ? -ETIMEDOUT : 0,
-                          memory_order_relaxed);
-    x->shield = shield;
-    x->token_linked = false;
-    /* The wheel is this worker's and fires only from its loop, never
-     * during this call: arming before the scope is linked is safe, and
-     * leaves the lock (and its calls) at the end, off the fast path. */
+    fill(&u->s, t, deadline, !arm && deadline >= 0 ? -ETIMEDOUT : 0, shield);
     knit__timer_init(&u->timer);
+    /* The wheel is this worker's and fires only from its loop, never
+     * during this call: arming before the scope is linked is safe. */
     if (arm)
         knit__wheel_arm(&w->wheel, &u->timer, deadline, deadline_fired);
-    if (knit_unlikely(w->rt->shared))
-        link_locked(w, t, x);
+    if (w->rt->shared)
+        link_locked(w, t, &u->s);
     else
-        t->scope = x;
+        t->scope = &u->s;
+}
+
+/*
+ * The common case inline, with no call, so that it saves no registers:
+ * one worker, and no deadline or one the wheel arms on its fast path.
+ */
+static inline void enter(knit_scope *s, int64_t deadline, bool shield)
+{
+    struct knit_worker *w = knit__worker();
+    struct knit_task *t = w ? w->current : NULL;
+    struct knit_scope_user *u = user(s);
+
+    if (knit_unlikely(!t || w->rt->shared))
+        goto slow;
+    if (deadline < 0) {
+        fill(&u->s, t, deadline, 0, shield);
+        knit__timer_init(&u->timer);
+    } else if (deadline > knit__now(w) &&
+               knit__wheel_fits(&w->wheel, deadline)) {
+        fill(&u->s, t, deadline, 0, shield);
+        knit__timer_init(&u->timer);
+        knit__wheel_arm_fast(&w->wheel, &u->timer, deadline, deadline_fired);
+    } else {
+        goto slow;
+    }
+    t->scope = &u->s;
+    return;
+slow:
+    enter_slow(s, deadline, shield);
 }
 
 void knit_scope_enter(knit_scope *s, int64_t deadline)
@@ -227,9 +264,8 @@ int knit_scope_exit(knit_scope *s)
      * pokes this one): no lock needed for the timer. */
     knit__wheel_cancel(&w->wheel, &u->timer);
     if (knit_unlikely(w->rt->shared || x->token_linked))
-        unlink_locked(w, t, u);
-    else
-        t->scope = x->parent;
+        return unlink_locked(w, t, u);
+    t->scope = x->parent;
     return x->err;
 }
 

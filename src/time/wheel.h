@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/compiler.h"
 #include "core/list.h"
 
 #define KNIT_WHEEL_LEVELS 6
@@ -111,26 +112,27 @@ bool knit__wheel_is_home(struct knit_wheel *w, const struct knit_timer *t,
                          const struct knit_list *head);
 
 /*
- * Arms @t to fire at @deadline (absolute ms) calling @fire. A deadline
- * already passed (<= elapsed) fires at the next advance. @t must not be armed.
+ * True when knit__wheel_arm_fast() may arm a timer at @deadline: elapsed <
+ * @deadline <= elapsed + HORIZON, in one unsigned compare (a deadline at
+ * or before elapsed wraps to at least 2^64 - 2 * HORIZON, since elapsed
+ * <= INT64_MAX - 2 * HORIZON, see wheel.c).
  */
-static inline void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
-                                   int64_t deadline, knit_timer_fn fire)
+static inline bool knit__wheel_fits(const struct knit_wheel *w,
+                                    int64_t deadline)
+{
+    return (uint64_t)deadline - (uint64_t)w->elapsed - 1 <
+           (uint64_t)KNIT_WHEEL_HORIZON;
+}
+
+/* knit__wheel_arm() for a deadline that knit__wheel_fits(). */
+static inline void knit__wheel_arm_fast(struct knit_wheel *w,
+                                        struct knit_timer *t,
+                                        int64_t deadline, knit_timer_fn fire)
 {
     unsigned level;
     unsigned slot;
 
-    assert(!knit__timer_is_armed(t));
-    /*
-     * elapsed < deadline <= elapsed + HORIZON, in one unsigned compare: a
-     * deadline at or before elapsed wraps to at least 2^64 - 2 * HORIZON
-     * (elapsed <= INT64_MAX - 2 * HORIZON, see wheel.c).
-     */
-    if ((uint64_t)deadline - (uint64_t)w->elapsed - 1 >=
-        (uint64_t)KNIT_WHEEL_HORIZON) {
-        knit__wheel_arm_slow(w, t, deadline, fire);
-        return;
-    }
+    assert(!knit__timer_is_armed(t) && knit__wheel_fits(w, deadline));
     t->deadline = deadline;
     t->fire = fire;
     w->armed++;
@@ -143,6 +145,19 @@ static inline void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
     slot = knit__wheel_slot(deadline, level);
     knit_list_push_back(&w->slots[level * KNIT_WHEEL_SLOTS + slot], &t->link);
     w->occupied[level] |= UINT64_C(1) << slot;
+}
+
+/*
+ * Arms @t to fire at @deadline (absolute ms) calling @fire. A deadline
+ * already passed (<= elapsed) fires at the next advance. @t must not be armed.
+ */
+static inline void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
+                                   int64_t deadline, knit_timer_fn fire)
+{
+    if (knit_likely(knit__wheel_fits(w, deadline)))
+        knit__wheel_arm_fast(w, t, deadline, fire);
+    else
+        knit__wheel_arm_slow(w, t, deadline, fire);
 }
 
 /* Disarms @t; a no-op when it is not armed (or already fired). */
