@@ -251,7 +251,7 @@ void knit_scope_enter_shielded(knit_scope *s, int64_t deadline)
     enter(s, deadline, true);
 }
 
-int knit_scope_exit(knit_scope *s)
+static inline int scope_exit(knit_scope *s)
 {
     struct knit_scope_user *u = user(s);
     struct knit_scope_impl *x = &u->s;
@@ -267,6 +267,11 @@ int knit_scope_exit(knit_scope *s)
         return unlink_locked(w, t, u);
     t->scope = x->parent;
     return x->err;
+}
+
+int knit_scope_exit(knit_scope *s)
+{
+    return scope_exit(s);
 }
 
 void knit_scope_cancel(knit_scope *s)
@@ -298,10 +303,12 @@ int64_t knit_scope_deadline(const knit_scope *s)
 int knit_timeout(int64_t ms, knit_fn fn, void *arg)
 {
     knit_scope s;
-    int64_t deadline = ms < 0 ? KNIT_FOREVER : knit_now() + ms;
-    knit_scope_enter(&s, deadline);
+    struct knit_worker *w = knit__worker(); /* NULL: enter panics */
+    int64_t deadline = ms < 0 ? KNIT_FOREVER : (w ? knit__now(w) : 0) + ms;
+    /* Inline here: knit_timeout is a scope around one call. */
+    enter(&s, deadline, false);
     int r = fn(arg);
-    int err = knit_scope_exit(&s);
+    int err = scope_exit(&s);
     /* A failure after our deadline fired is the deadline's doing, unless
      * an enclosing scope cancelled the task, which must show through. */
     if (err == -ETIMEDOUT && r < 0 && r != -ECANCELED)
