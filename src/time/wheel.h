@@ -93,7 +93,9 @@ static inline unsigned knit__wheel_level(int64_t elapsed, int64_t deadline)
     uint64_t masked = ((uint64_t)elapsed ^ (uint64_t)deadline) |
                       (KNIT_WHEEL_SLOTS - 1);
 
-    return knit__wheel_level_of_bit[63 - __builtin_clzll(masked)];
+    /* 63 ^ clz is 63 - clz (the highest set bit), without a sign
+     * extension before the table index. */
+    return knit__wheel_level_of_bit[63 ^ (unsigned)__builtin_clzll(masked)];
 }
 
 /* The slot of @deadline on @level. */
