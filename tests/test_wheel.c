@@ -790,7 +790,8 @@ static void prop_check_structure(struct prop *p)
             bool bit = (p->w.occupied[l] >> s) & 1;
 
             /* I3: a set bit may be stale, a clear one never lies. */
-            PCHECK(p, bit || knit_list_is_empty(&p->w.slots[l * KNIT_WHEEL_SLOTS + s]));
+            PCHECK(p, bit || knit_list_is_empty(
+                                 &p->w.slots[l * KNIT_WHEEL_SLOTS + s]));
         }
     }
 }

@@ -67,8 +67,7 @@
  */
 #define MAX_ELAPSED (INT64_MAX - 2 * HORIZON)
 
-_Static_assert(KNIT_WHEEL_SLOTS == 64,
-               "one 64-bit occupied word per level");
+_Static_assert(KNIT_WHEEL_SLOTS == 64, "one 64-bit occupied word per level");
 _Static_assert(HORIZON < INT64_MAX / 4, "times fit in int64_t");
 
 static struct knit_timer *timer_of(struct knit_list *n)

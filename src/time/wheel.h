@@ -42,16 +42,15 @@ struct knit_timer {
 };
 
 struct knit_wheel {
-    int64_t elapsed;   /* every deadline < elapsed has fired (inside a fire
-                          callback: the time being fired) */
-    uint64_t armed;    /* number of armed timers */
+    int64_t elapsed; /* every deadline < elapsed has fired (inside a fire
+                        callback: the time being fired) */
+    uint64_t armed;  /* number of armed timers */
     /* Bit s of occupied[l] is set when the list of level l, slot s is
      * non-empty, and may stay set after a cancel empties it (I3). */
     uint64_t occupied[KNIT_WHEEL_LEVELS];
     /*
      * Level l, slot s is slots[l * KNIT_WHEEL_SLOTS + s]: timers in arm
-     * order (the due slot: by deadline, then arm order). One flat array, so that a list head's index names
-     * its level and slot (cancel needs no recomputation).
+     * order (the due slot: by deadline, then arm order).
      */
     struct knit_list slots[KNIT_WHEEL_LEVELS * KNIT_WHEEL_SLOTS];
 };
@@ -76,8 +75,8 @@ static inline bool knit__timer_is_armed(const struct knit_timer *t)
  * the geometry they rely on is explained at the top of wheel.c.
  */
 
-/* Level of a deadline whose highest bit differing from elapsed is bit b
- * (b >= 6 at least; see knit__wheel_level). */
+/* Indexed by the highest set bit b of (elapsed ^ deadline) | 63: the
+ * level b / 6, or the top level from bit 36 up (see wheel.c). */
 extern const uint8_t knit__wheel_level_of_bit[64];
 
 /*
@@ -90,8 +89,8 @@ extern const uint8_t knit__wheel_level_of_bit[64];
  */
 static inline unsigned knit__wheel_level(int64_t elapsed, int64_t deadline)
 {
-    uint64_t masked = ((uint64_t)elapsed ^ (uint64_t)deadline) |
-                      (KNIT_WHEEL_SLOTS - 1);
+    uint64_t masked =
+        ((uint64_t)elapsed ^ (uint64_t)deadline) | (KNIT_WHEEL_SLOTS - 1);
 
     /* 63 ^ clz is 63 - clz (the highest set bit), without a sign
      * extension before the table index. */
@@ -128,8 +127,8 @@ static inline bool knit__wheel_fits(const struct knit_wheel *w,
 
 /* knit__wheel_arm() for a deadline that knit__wheel_fits(). */
 static inline void knit__wheel_arm_fast(struct knit_wheel *w,
-                                        struct knit_timer *t,
-                                        int64_t deadline, knit_timer_fn fire)
+                                        struct knit_timer *t, int64_t deadline,
+                                        knit_timer_fn fire)
 {
     unsigned level;
     unsigned slot;
