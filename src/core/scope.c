@@ -255,11 +255,11 @@ static inline int scope_exit(knit_scope *s)
 {
     struct knit_scope_user *u = user(s);
     struct knit_scope_impl *x = &u->s;
-    struct knit_task *t = knit__task();
+    struct knit_worker *w = knit__worker(); /* the running task's worker */
+    struct knit_task *t = w ? w->current : NULL;
     if (!t || t->scope != x)
         knit__panic("knit_scope_exit: the scope is not the innermost scope "
                     "of the calling task (exited out of order or twice?)");
-    struct knit_worker *w = t->worker;
     /* Only this worker touches its wheel (a scope fired from another one
      * pokes this one): no lock needed for the timer. */
     knit__wheel_cancel(&w->wheel, &u->timer);
