@@ -138,30 +138,107 @@ void knit__scope_root_init(struct knit_task *t)
     t->scope = r;
 }
 
-static void enter(knit_scope *s, int64_t deadline, bool shield)
+/*
+ * Links @x as @t's innermost scope under the runtime lock (a poke from
+ * another worker may walk the chain). Out of line, and called only when
+ * the runtime is shared: with one worker the lock is a no-op, and a lock
+ * call inline makes every enter save and restore registers for it.
+ */
+static KNIT_NOINLINE void link_locked(struct knit_worker *w,
+                                      struct knit_task *t,
+                                      struct knit_scope_impl *x)
+{
+    knit__lock(w);
+    t->scope = x;
+    knit__unlock(w);
+}
+
+/* Unlinks @u (innermost scope of @t) and its token listener, under the
+ * runtime lock, and returns its error (a tail call from exit); out of
+ * line for the reason above. */
+static KNIT_NOINLINE int unlink_locked(struct knit_worker *w,
+                                       struct knit_task *t,
+                                       struct knit_scope_user *u)
+{
+    knit__lock(w);
+    if (u->s.token_linked)
+        knit_list_remove(&u->token_w.link);
+    t->scope = u->s.parent;
+    knit__unlock(w);
+    return u->s.err;
+}
+
+/*
+ * Fills @x to be entered by @t: everything but the link from @t. Relaxed:
+ * no other thread can see the scope before it is linked (under the
+ * runtime lock when shared, which publishes it). Deciding an expired
+ * deadline (@err) here, before linking, also means a cancel from another
+ * worker can never be overwritten by it. (A seq_cst store was an xchg,
+ * the dearest instruction of the whole enter/exit.)
+ */
+static inline void fill(struct knit_scope_impl *x, struct knit_task *t,
+                        int64_t deadline, int err, bool shield)
+{
+    x->parent = t->scope;
+    x->task = t;
+    x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
+    atomic_store_explicit(&x->err, err, memory_order_relaxed);
+    x->shield = shield;
+    x->token_linked = false;
+}
+
+/* Every case of knit_scope_enter: outside a task, shared runtimes,
+ * expired deadlines and those beyond the wheel's fast path. */
+static KNIT_NOINLINE void enter_slow(knit_scope *s, int64_t deadline,
+                                     bool shield)
 {
     struct knit_task *t = knit__task();
     if (!t)
         knit__panic("knit_scope_enter called outside a task");
     struct knit_scope_user *u = user(s);
-    struct knit_scope_impl *x = &u->s;
-    x->parent = t->scope;
-    x->task = t;
-    x->deadline = deadline < 0 ? KNIT_FOREVER : deadline;
-    x->err = 0;
-    x->shield = shield;
-    x->token_linked = false;
-    knit_list_init(&u->timer.link);
     struct knit_worker *w = t->worker;
-    knit__lock(w); /* a poke may walk the chain */
-    t->scope = x;
-    knit__unlock(w);
-    if (x->deadline == KNIT_FOREVER)
-        return;
-    if (x->deadline <= knit__now(w))
-        x->err = -ETIMEDOUT;
+    /* now >= 0, so this also rules out KNIT_FOREVER and every negative
+     * deadline (which all mean "none"). */
+    bool arm = deadline > knit__now(w);
+    fill(&u->s, t, deadline, !arm && deadline >= 0 ? -ETIMEDOUT : 0, shield);
+    knit__timer_init(&u->timer);
+    /* The wheel is this worker's and fires only from its loop, never
+     * during this call: arming before the scope is linked is safe. */
+    if (arm)
+        knit__wheel_arm(&w->wheel, &u->timer, deadline, deadline_fired);
+    if (w->rt->shared)
+        link_locked(w, t, &u->s);
     else
-        knit__wheel_arm(&w->wheel, &u->timer, x->deadline, deadline_fired);
+        t->scope = &u->s;
+}
+
+/*
+ * The common case inline, with no call, so that it saves no registers:
+ * one worker, and no deadline or one the wheel arms on its fast path.
+ */
+static inline void enter(knit_scope *s, int64_t deadline, bool shield)
+{
+    struct knit_worker *w = knit__worker();
+    struct knit_task *t = w ? w->current : NULL;
+    struct knit_scope_user *u = user(s);
+
+    if (knit_unlikely(!t || w->rt->shared))
+        goto slow;
+    if (deadline < 0) {
+        fill(&u->s, t, deadline, 0, shield);
+        knit__timer_init(&u->timer);
+    } else if (deadline > knit__now(w) &&
+               knit__wheel_fits(&w->wheel, deadline)) {
+        fill(&u->s, t, deadline, 0, shield);
+        knit__timer_init(&u->timer);
+        knit__wheel_arm_fast(&w->wheel, &u->timer, deadline, deadline_fired);
+    } else {
+        goto slow;
+    }
+    t->scope = &u->s;
+    return;
+slow:
+    enter_slow(s, deadline, shield);
 }
 
 void knit_scope_enter(knit_scope *s, int64_t deadline)
@@ -174,22 +251,27 @@ void knit_scope_enter_shielded(knit_scope *s, int64_t deadline)
     enter(s, deadline, true);
 }
 
-int knit_scope_exit(knit_scope *s)
+static inline int scope_exit(knit_scope *s)
 {
     struct knit_scope_user *u = user(s);
     struct knit_scope_impl *x = &u->s;
-    struct knit_task *t = knit__task();
+    struct knit_worker *w = knit__worker(); /* the running task's worker */
+    struct knit_task *t = w ? w->current : NULL;
     if (!t || t->scope != x)
         knit__panic("knit_scope_exit: the scope is not the innermost scope "
                     "of the calling task (exited out of order or twice?)");
-    struct knit_worker *w = t->worker;
-    knit__lock(w);
+    /* Only this worker touches its wheel (a scope fired from another one
+     * pokes this one): no lock needed for the timer. */
     knit__wheel_cancel(&w->wheel, &u->timer);
-    if (x->token_linked)
-        knit_list_remove(&u->token_w.link);
+    if (knit_unlikely(w->rt->shared || x->token_linked))
+        return unlink_locked(w, t, u);
     t->scope = x->parent;
-    knit__unlock(w);
     return x->err;
+}
+
+int knit_scope_exit(knit_scope *s)
+{
+    return scope_exit(s);
 }
 
 void knit_scope_cancel(knit_scope *s)
@@ -221,10 +303,12 @@ int64_t knit_scope_deadline(const knit_scope *s)
 int knit_timeout(int64_t ms, knit_fn fn, void *arg)
 {
     knit_scope s;
-    int64_t deadline = ms < 0 ? KNIT_FOREVER : knit_now() + ms;
-    knit_scope_enter(&s, deadline);
+    struct knit_worker *w = knit__worker(); /* NULL: enter panics */
+    int64_t deadline = ms < 0 ? KNIT_FOREVER : (w ? knit__now(w) : 0) + ms;
+    /* Inline here: knit_timeout is a scope around one call. */
+    enter(&s, deadline, false);
     int r = fn(arg);
-    int err = knit_scope_exit(&s);
+    int err = scope_exit(&s);
     /* A failure after our deadline fired is the deadline's doing, unless
      * an enclosing scope cancelled the task, which must show through. */
     if (err == -ETIMEDOUT && r < 0 && r != -ECANCELED)

@@ -26,14 +26,24 @@
  *    Two consequences: every timer with a given deadline is in the same
  *    slot, and cancel can recompute a timer's slot instead of storing it.
  *
- * I2 Order. Level-0 lists are sorted by (deadline, seq); only the due slot
- *    can hold different deadlines, so elsewhere this is plain seq order.
- *    Higher-level lists are sorted by seq only: their order matters only
- *    when they cascade, and seq order there makes equal deadlines land in
- *    their level-0 slot in arm order.
+ * I2 Order. Every list is in arm order, except the due slot's, which is
+ *    sorted by (deadline, arm order); other level-0 lists hold a single
+ *    deadline. Higher-level lists' order matters only when they cascade,
+ *    and arm order there makes equal deadlines land in their level-0 slot
+ *    in arm order. No sequence number is stored: every insertion but one
+ *    appends a timer newer than all others in its list. A fresh arm is
+ *    the newest timer of all; a cascade moves a slot's timers, in order,
+ *    into the lower slots that cover its range, which are empty when it
+ *    starts (by I1, every timer due in that range is in the cascading
+ *    slot, fire callbacks' timers too). The one exception is an overdue
+ *    deadline armed after later-due timers, which insert() walks back
+ *    past them in the due slot.
  *
- * I3 Occupied. Bit s of levels[L].occupied is set iff slots[s] is
- *    non-empty.
+ * I3 Occupied. Bit s of occupied[L] is set if level L's slot s is
+ *    non-empty. A cancel leaves the bit of a slot it empties (a stale
+ *    bit): next_slot() clears stale bits as it meets them, so no search
+ *    ever returns an empty slot, and knit__wheel_next() clears them all
+ *    once nothing is armed. Firing and cascading clear bits eagerly.
  *
  * I4 Horizon. 0 <= deadline <= elapsed + 2^36 for every armed timer; arm
  *    clamps deadlines to that range and rewrites t->deadline, so the
@@ -47,10 +57,9 @@
 
 #include <assert.h>
 
-#define SLOT_BITS 6
+#define SLOT_BITS KNIT_WHEEL_SLOT_BITS
 #define SLOT_MASK ((uint64_t)KNIT_WHEEL_SLOTS - 1)
-/* 2^36 ms: what level 5 spans, and the farthest a deadline may be ahead. */
-#define HORIZON ((int64_t)1 << (SLOT_BITS * KNIT_WHEEL_LEVELS))
+#define HORIZON KNIT_WHEEL_HORIZON
 /*
  * The largest elapsed the wheel accepts: next_slot() computes times up to
  * two horizons past elapsed (the start of e's 2^36 block plus one rotation
@@ -58,8 +67,7 @@
  */
 #define MAX_ELAPSED (INT64_MAX - 2 * HORIZON)
 
-_Static_assert(KNIT_WHEEL_SLOTS == 1 << SLOT_BITS,
-               "one 64-bit occupied word per level");
+_Static_assert(KNIT_WHEEL_SLOTS == 64, "one 64-bit occupied word per level");
 _Static_assert(HORIZON < INT64_MAX / 4, "times fit in int64_t");
 
 static struct knit_timer *timer_of(struct knit_list *n)
@@ -79,54 +87,45 @@ static uint64_t rotr64(uint64_t x, unsigned n)
     return (x >> n) | (x << ((64 - n) & 63));
 }
 
-/*
- * The level for a deadline after @elapsed: where the highest differing bit
- * falls. Forcing the low six bits on puts every deadline in elapsed's own
- * 64 ms block on level 0 (and keeps clz's argument non-zero). A difference
- * at or above bit 36 (a deadline in the next 2^36 block) goes to level 5,
- * whose ring holds it since I4 keeps it within one rotation.
- */
-static unsigned level_for(int64_t elapsed, int64_t deadline)
-{
-    uint64_t masked = ((uint64_t)elapsed ^ (uint64_t)deadline) | SLOT_MASK;
-
-    if (masked >= (uint64_t)HORIZON)
-        masked = (uint64_t)HORIZON - 1;
-    return (unsigned)(63 - __builtin_clzll(masked)) / SLOT_BITS;
-}
+/* Bit b belongs to level b / 6; bits from 36 up (the next 2^36 block)
+ * to the top level, whose ring holds them (I4 keeps them within one
+ * rotation). */
+const uint8_t knit__wheel_level_of_bit[64] = {
+    0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, /* bits 0-15 */
+    2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, /* bits 16-31 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* bits 32-47 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* bits 48-63 */
+};
 
 /* The slot list for @deadline under the current elapsed (invariant I1). */
 static struct knit_list *locate(struct knit_wheel *w, int64_t deadline,
                                 unsigned *level, unsigned *slot)
 {
     if (deadline <= w->elapsed) {
-        *level = 0;
+        *level = 0; /* the due slot */
         *slot = (unsigned)((uint64_t)w->elapsed & SLOT_MASK);
     } else {
-        *level = level_for(w->elapsed, deadline);
-        *slot = (unsigned)(((uint64_t)deadline >> (SLOT_BITS * *level)) &
-                           SLOT_MASK);
+        *level = knit__wheel_level(w->elapsed, deadline);
+        *slot = knit__wheel_slot(deadline, *level);
     }
-    return &w->levels[*level].slots[*slot];
-}
-
-/* True when @u must stay after @t in a list of @level (invariant I2). */
-static bool goes_after(const struct knit_timer *u, const struct knit_timer *t,
-                       unsigned level)
-{
-    if (level == 0 && u->deadline != t->deadline)
-        return u->deadline > t->deadline;
-    return u->seq > t->seq;
+    return &w->slots[*level * KNIT_WHEEL_SLOTS + *slot];
 }
 
 /*
- * Links @t into its slot, keeping the list sorted. The walk starts at the
- * tail and is O(1) on every common path: a freshly armed timer has the
- * largest seq, and outside the due slot a level-0 list holds one deadline;
- * a cascade only ever fills slots that are empty (every lower slot starts
- * before the one cascading, so all of them have been emptied first). Only
- * an overdue deadline armed out of order walks past later-due timers in
- * the due slot.
+ * True when @u, already in a list of @level, must stay after @t, which is
+ * newer than every timer of that list (invariant I2).
+ */
+static bool goes_after(const struct knit_timer *u, const struct knit_timer *t,
+                       unsigned level)
+{
+    return level == 0 && u->deadline > t->deadline;
+}
+
+/*
+ * Links @t, newer than every timer in its slot (I2), into that slot. The
+ * walk starts at the tail and stops at once everywhere but in the due
+ * slot, where an overdue deadline armed out of order walks past the
+ * later-due timers.
  */
 static void insert(struct knit_wheel *w, struct knit_timer *t)
 {
@@ -138,24 +137,27 @@ static void insert(struct knit_wheel *w, struct knit_timer *t)
     while (pos != head && goes_after(timer_of(pos), t, level))
         pos = pos->prev;
     knit_list_insert_after(pos, &t->link);
-    w->levels[level].occupied |= slot_bit(slot);
+    w->occupied[level] |= slot_bit(slot);
 }
 
 void knit__wheel_init(struct knit_wheel *w, int64_t now)
 {
     assert(now >= 0 && now <= MAX_ELAPSED);
     w->elapsed = now;
-    w->next_seq = 0;
     w->armed = 0;
-    for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
-        w->levels[l].occupied = 0;
-        for (unsigned s = 0; s < KNIT_WHEEL_SLOTS; s++)
-            knit_list_init(&w->levels[l].slots[s]);
-    }
+    for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++)
+        w->occupied[l] = 0;
+    for (unsigned i = 0; i < KNIT_WHEEL_LEVELS * KNIT_WHEEL_SLOTS; i++)
+        knit_list_init(&w->slots[i]);
 }
 
-void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
-                     int64_t deadline, knit_timer_fn fire)
+/*
+ * The arms the inline knit__wheel_arm() leaves: deadlines at or before
+ * elapsed (the due slot, which may take a walk in insert), negative ones
+ * and ones beyond the horizon.
+ */
+void knit__wheel_arm_slow(struct knit_wheel *w, struct knit_timer *t,
+                          int64_t deadline, knit_timer_fn fire)
 {
     assert(!knit__timer_is_armed(t));
     /*
@@ -169,48 +171,39 @@ void knit__wheel_arm(struct knit_wheel *w, struct knit_timer *t,
     else if (deadline - w->elapsed > HORIZON)
         deadline = w->elapsed + HORIZON;
     t->deadline = deadline;
-    t->seq = w->next_seq++;
     t->fire = fire;
     insert(w, t);
     w->armed++;
 }
 
-void knit__wheel_cancel(struct knit_wheel *w, struct knit_timer *t)
+bool knit__wheel_is_home(struct knit_wheel *w, const struct knit_timer *t,
+                         const struct knit_list *head)
 {
     unsigned level;
     unsigned slot;
-    struct knit_list *head;
 
-    if (!knit__timer_is_armed(t))
-        return;
-    head = locate(w, t->deadline, &level, &slot);
-    /* A lone node's neighbours are both its list head: check I1 cheaply. */
-    assert(t->link.next != t->link.prev || t->link.prev == head);
-    knit_list_remove(&t->link);
-    if (knit_list_is_empty(head))
-        w->levels[level].occupied &= ~slot_bit(slot);
-    w->armed--;
+    return head == locate(w, t->deadline, &level, &slot);
 }
 
 /*
- * Finds the occupied slot that starts first, and when it starts. Because
+ * Finds the non-empty slot that starts first, and when it starts. Because
  * the levels cover disjoint, increasing ranges of the future, that slot is
  * on the lowest non-empty level, at the first occupied index from
- * elapsed's own index on (rotating the bitmap makes that a ctz). Returns
- * false when the wheel is empty.
+ * elapsed's own index on (rotating the bitmap makes that a ctz). Clears
+ * the stale bits (I3) it meets on the way. Returns false when the wheel
+ * is empty.
  */
-static bool next_slot(const struct knit_wheel *w, unsigned *level,
-                      unsigned *slot, int64_t *when)
+static bool next_slot(struct knit_wheel *w, unsigned *level, unsigned *slot,
+                      int64_t *when)
 {
     for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++) {
-        uint64_t occupied = w->levels[l].occupied;
         unsigned shift = SLOT_BITS * l;
         unsigned cur;
         unsigned from;
         unsigned s;
         int64_t start;
 
-        if (occupied == 0)
+        if (w->occupied[l] == 0)
             continue;
         cur = (unsigned)(((uint64_t)w->elapsed >> shift) & SLOT_MASK);
         /*
@@ -219,8 +212,19 @@ static bool next_slot(const struct knit_wheel *w, unsigned *level,
          * next rotation and so comes last: start the search after it.
          */
         from = l == 0 ? cur : cur + 1;
-        s = (from + (unsigned)__builtin_ctzll(rotr64(occupied, from))) &
-            (unsigned)SLOT_MASK;
+        for (;;) {
+            uint64_t occupied = w->occupied[l];
+
+            if (occupied == 0)
+                break;
+            s = (from + (unsigned)__builtin_ctzll(rotr64(occupied, from))) &
+                (unsigned)SLOT_MASK;
+            if (!knit_list_is_empty(&w->slots[l * KNIT_WHEEL_SLOTS + s]))
+                break;
+            w->occupied[l] &= ~slot_bit(s); /* stale (I3) */
+        }
+        if (w->occupied[l] == 0)
+            continue;
         start = (w->elapsed & ~(((int64_t)1 << (shift + SLOT_BITS)) - 1)) +
                 ((int64_t)s << shift);
         /*
@@ -240,7 +244,7 @@ static bool next_slot(const struct knit_wheel *w, unsigned *level,
     return false;
 }
 
-int64_t knit__wheel_next(const struct knit_wheel *w)
+int64_t knit__wheel_next(struct knit_wheel *w)
 {
     const struct knit_list *head;
     const struct knit_list *n;
@@ -249,15 +253,21 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
     int64_t when;
     int64_t min;
 
+    if (w->armed == 0) {
+        /* Only stale bits (I3) can be left: drop them all at once. */
+        for (unsigned l = 0; l < KNIT_WHEEL_LEVELS; l++)
+            w->occupied[l] = 0;
+        return -1;
+    }
     if (!next_slot(w, &level, &slot, &when))
         return -1;
-    head = &w->levels[level].slots[slot];
+    head = &w->slots[level * KNIT_WHEEL_SLOTS + slot];
     /* Level 0 lists are sorted by deadline (I2): the front is the least. */
     min = timer_of(head->next)->deadline;
     if (level == 0)
         return min;
     /*
-     * A higher slot covers 64^level ms in seq order, so scan it. This is
+     * A higher slot covers 64^level ms in arm order, so scan it. This is
      * O(slot size) but only runs when the worker is about to sleep, and the
      * slot that starts first holds the earliest deadline since slots cover
      * disjoint ranges.
@@ -277,13 +287,12 @@ int64_t knit__wheel_next(const struct knit_wheel *w)
  * Fires level-0 @slot, whose time is elapsed. Popping one timer at a time
  * (rather than detaching the list) lets callbacks cancel timers still in
  * it, and lets overdue timers they arm, which land in this same slot
- * because it is now the due slot, fire in (deadline, seq) order with it.
+ * because it is now the due slot, fire in (deadline, arm) order with it.
  * Callbacks must not call knit__wheel_advance(): elapsed is mid-step here.
  */
 static int fire_slot(struct knit_wheel *w, unsigned slot)
 {
-    struct knit_wheel_level *lv = &w->levels[0];
-    struct knit_list *head = &lv->slots[slot];
+    struct knit_list *head = &w->slots[slot];
     struct knit_list *n;
     int fired = 0;
 
@@ -292,7 +301,7 @@ static int fire_slot(struct knit_wheel *w, unsigned slot)
 
         /* Clear before the callback, which may arm into this slot again. */
         if (knit_list_is_empty(head))
-            lv->occupied &= ~slot_bit(slot);
+            w->occupied[0] &= ~slot_bit(slot);
         w->armed--;
         fired++;
         t->fire(t);
@@ -307,14 +316,13 @@ static int fire_slot(struct knit_wheel *w, unsigned slot)
  */
 static void cascade(struct knit_wheel *w, unsigned level, unsigned slot)
 {
-    struct knit_wheel_level *lv = &w->levels[level];
     struct knit_list batch;
     struct knit_list *n;
 
     knit_list_init(&batch);
-    knit_list_splice_back(&batch, &lv->slots[slot]);
-    lv->occupied &= ~slot_bit(slot);
-    /* Taken in seq order, so equal deadlines stay in arm order (I2). */
+    knit_list_splice_back(&batch, &w->slots[level * KNIT_WHEEL_SLOTS + slot]);
+    w->occupied[level] &= ~slot_bit(slot);
+    /* Taken in arm order, so equal deadlines stay in arm order (I2). */
     while ((n = knit_list_pop_front(&batch)) != NULL)
         insert(w, timer_of(n));
 }
