@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * A worker's inbox: how code outside the worker (plain threads today,
- * other workers later) gets something done on it. A request is posted
+ * A worker's inbox: how code outside the worker (plain threads, the
+ * blocking pool, other workers, knit_handle) gets something done on it.
+ * A request is posted
  * from any thread and run by the worker in its loop, in worker context
  * (it may spawn tasks and touch the worker's primitives, not block).
  */
