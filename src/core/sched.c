@@ -101,11 +101,15 @@ static inline struct knit_task *runq_pop(struct knit_worker *w)
 {
     for (;;) {
         struct knit_task *t;
-        struct knit_list *n = knit_list_pop_front(&w->runq);
-        if (n) {
+        struct knit_list *n = w->runq.next;
+        if (knit_likely(n != &w->runq)) {
+            /* Unlinked but not re-initialised: off the queue, run_link is
+             * stale, and only t->queued says whether it is linked. */
+            w->runq.next = n->next;
+            n->next->prev = &w->runq;
             t = knit_container_of(n, struct knit_task, run_link);
             t->queued = false;
-        } else if (!w->rt->shared || !(t = knit__newq_take(w))) {
+        } else if (!w->shared || !(t = knit__newq_take(w))) {
             return NULL;
         }
         if (knit_likely(t->stack.lo != NULL) || attach_stack(w, t))
@@ -118,51 +122,11 @@ static void wake_remote(struct knit_remote *r)
     knit__ready(knit_container_of(r, struct knit_task, wake_remote));
 }
 
-/* True when @t must be readied through its own worker's inbox. */
-static inline bool is_foreign(const struct knit_task *t)
+void knit__ready_remote(struct knit_task *t)
 {
-    return knit_unlikely(t->worker->rt->shared) && t->worker != knit__worker();
-}
-
-void knit__ready(struct knit_task *t)
-{
-    if (is_foreign(t)) {
-        /* Called under the rt lock by whoever claimed t's waiter: one
-         * post per park, so wake_remote is free. */
-        knit__remote_post(t->worker, &t->wake_remote, wake_remote);
-        return;
-    }
-    if (t->queued || t->state == KNIT_TASK_DONE ||
-        t->state == KNIT_TASK_RUNNING)
-        return;
-    if (t->state == KNIT_TASK_PARKED)
-        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
-    runq_push(t->worker, t);
-}
-
-/* Front pushes allowed in a row before knit__ready_next goes FIFO. */
-#define LIFO_STREAK_MAX 16u
-
-void knit__ready_next(struct knit_task *t)
-{
-    struct knit_worker *w = t->worker;
-    if (is_foreign(t)) {
-        knit__ready(t);
-        return;
-    }
-    if (t->queued || t->state == KNIT_TASK_DONE ||
-        t->state == KNIT_TASK_RUNNING)
-        return;
-    if (w->lifo_streak >= LIFO_STREAK_MAX) {
-        w->lifo_streak = 0;
-        knit__ready(t);
-        return;
-    }
-    w->lifo_streak++;
-    if (t->state == KNIT_TASK_PARKED)
-        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
-    t->queued = true;
-    knit_list_push_front(&w->runq, &t->run_link);
+    /* Called under the rt lock by whoever claimed t's waiter: one post per
+     * park, so wake_remote is free. */
+    knit__remote_post(t->worker, &t->wake_remote, wake_remote);
 }
 
 /* ---- switching away from the running task ----------------------------------
@@ -198,43 +162,64 @@ static inline void reap_dead(struct knit_worker *w)
 }
 
 /*
- * The running task @cur gives up the CPU (it is parked or queued). The
- * runtime lock, if @cur holds it, is let go while it is away: whoever
- * wakes it needs it, and so does the next task.
+ * The running task @cur gives up the CPU (it is parked or queued): the
+ * next runnable task runs, or the worker loop when it is due or nothing
+ * is runnable. The only place a task switches to another task (task_entry
+ * aside), so every switch returns through the same call site and the
+ * return stack buffer predicts it. Returns 0, so that knit_yield can
+ * end in a tail call.
  */
-static void switch_away(struct knit_worker *w, struct knit_task *cur)
+static KNIT_NOINLINE int switch_away(struct knit_worker *w,
+                                     struct knit_task *cur)
 {
     if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
                                          __builtin_frame_address(0))))
         knit__overflow_report(cur);
-    unsigned held = w->locked;
-    if (held) {
-        w->locked = 0;
-        pthread_mutex_unlock(&w->rt->lock);
-    }
     struct knit_task *next = NULL;
     if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
         next = runq_pop(w);
-    if (next == cur) {
+    if (knit_unlikely(next == cur)) {
         /* It yielded and nothing else is runnable: keep running. */
         knit__task_set_state(cur, KNIT_TASK_RUNNING);
         w->coop = 0;
         w->ticks++;
+        return 0;
+    }
+    if (next) {
+        switch_to_task(w, &cur->fiber, next, false);
     } else {
-        if (next) {
-            switch_to_task(w, &cur->fiber, next, false);
-        } else {
-            w->current = NULL;
-            publish(w, NULL);
-            fiber_switch(&cur->fiber, &w->sched, false);
-        }
-        /* Resumed: whoever switched here set w->current to cur. */
-        reap_dead(w);
+        w->current = NULL;
+        publish(w, NULL);
+        fiber_switch(&cur->fiber, &w->sched, false);
     }
-    if (held) {
-        pthread_mutex_lock(&w->rt->lock);
-        w->locked = held;
-    }
+    /* Resumed: whoever switched here set w->current to cur. */
+    reap_dead(w);
+    return 0;
+}
+
+/*
+ * switch_away for a task that holds the runtime lock (several workers
+ * only): it is let go while the task is away, since whoever wakes it
+ * needs it, and so does the next task.
+ */
+static KNIT_NOINLINE int switch_away_locked(struct knit_worker *w,
+                                            struct knit_task *cur)
+{
+    unsigned held = w->locked;
+    w->locked = 0;
+    pthread_mutex_unlock(&w->rt->lock);
+    switch_away(w, cur);
+    pthread_mutex_lock(&w->rt->lock);
+    w->locked = held;
+    return 0;
+}
+
+/* Switches away from @cur, letting go of the lock if it holds it; 0. */
+static inline int switch_out(struct knit_worker *w, struct knit_task *cur)
+{
+    if (knit_unlikely(w->locked))
+        return switch_away_locked(w, cur);
+    return switch_away(w, cur);
 }
 
 void knit__park(void)
@@ -242,7 +227,31 @@ void knit__park(void)
     struct knit_worker *w = knit__worker();
     struct knit_task *t = w->current;
     knit__task_set_state(t, KNIT_TASK_PARKED);
-    switch_away(w, t);
+    switch_out(w, t);
+}
+
+int knit__wait(struct knit_waiter *w)
+{
+    struct knit_task *t = w->task;
+    if (knit_unlikely(!t))
+        knit__panic("a blocking knit call was made outside a task");
+    /* t->waiter is read under the runtime lock by whoever claims or
+     * cancels the wait; callers on worker-local waits (sleep, I/O) come
+     * here without it. Re-entrant, and let go while parked. */
+    struct knit_worker *wk = t->worker;
+    knit__lock(wk);
+    int err = knit__scope_err(t);
+    if (knit_unlikely(err)) {
+        if (w->cancel)
+            w->cancel(w);
+        knit__unlock(wk);
+        return err;
+    }
+    t->waiter = w;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
+    switch_out(wk, t);
+    knit__unlock(wk);
+    return w->result;
 }
 
 int knit__coop_yield(void)
@@ -261,8 +270,7 @@ int knit_yield(void)
         return err;
     knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     runq_push(w, t);
-    switch_away(w, t);
-    return 0;
+    return switch_out(w, t);
 }
 
 /* ---- task start and end

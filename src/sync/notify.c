@@ -50,9 +50,8 @@ void knit__notify_enqueue(knit_notify *n, struct knit_waiter *w)
     knit_list_push_back(knit__wq_lazy(&impl(n)->waiters), &w->link);
 }
 
-static int notify_wait(knit_notify *n)
+static int notify_wait(struct knit_task *t, knit_notify *n)
 {
-    struct knit_task *t = knit__task();
     if (knit_unlikely(!t))
         knit__panic("knit_notify_wait called outside a task");
     int err = knit__scope_err(t);
@@ -61,14 +60,18 @@ static int notify_wait(knit_notify *n)
     if (knit__notify_try_take(n))
         return 0;
     struct knit_waiter w;
-    knit__waiter_init(&w, "notify", n, knit__waiter_unlink);
+    knit__waiter_prep(&w, t, "notify", n, knit__waiter_unlink);
     knit__notify_enqueue(n, &w);
     return knit__wait(&w);
 }
 
 int knit_notify_wait(knit_notify *n)
 {
-    return KNIT_LOCKED(notify_wait(n));
+    struct knit_worker *wk = knit__worker();
+    knit__lock(wk);
+    int err = notify_wait(wk ? wk->current : NULL, n);
+    knit__unlock(wk);
+    return err;
 }
 
 static void notify_one(knit_notify *n)
