@@ -254,6 +254,15 @@ int knit__wait(struct knit_waiter *w)
     return w->result;
 }
 
+int knit__wait_checked(struct knit_waiter *w)
+{
+    struct knit_task *t = w->task;
+    t->waiter = w;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
+    switch_out(t->worker, t);
+    return w->result;
+}
+
 int knit__coop_yield(void)
 {
     return knit_yield(); /* resets the budget when it switches */

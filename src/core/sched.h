@@ -474,6 +474,28 @@ static inline int knit__coop_enter(struct knit_worker *w, struct knit_task *t)
     return knit__scope_err(t);
 }
 
+/*
+ * knit__coop_enter split for hot paths: knit__coop_pass counts the call
+ * and is true when there is nothing to check (budget left, only the root
+ * scope and it has not fired). When false, the caller goes out of line and
+ * calls knit__coop_check, which decides as knit__coop_enter would have,
+ * without counting the call again. The fast path then makes no call.
+ */
+static inline bool knit__coop_pass(struct knit_worker *w,
+                                   const struct knit_task *t)
+{
+    return ++w->coop < KNIT_COOP_BUDGET && t->scope == &t->root &&
+           !t->root.err;
+}
+
+static inline int knit__coop_check(struct knit_worker *w,
+                                   const struct knit_task *t)
+{
+    if (w->coop >= KNIT_COOP_BUDGET)
+        return knit__coop_yield();
+    return knit__scope_err(t);
+}
+
 /* Prepares @t's root scope. */
 void knit__scope_root_init(struct knit_task *t);
 

@@ -62,12 +62,16 @@ static int notify_wait(struct knit_task *t, knit_notify *n)
     struct knit_waiter w;
     knit__waiter_prep(&w, t, "notify", n, knit__waiter_unlink);
     knit__notify_enqueue(n, &w);
-    return knit__wait(&w);
+    /* The scope was checked above, under the lock held since. */
+    return knit__wait_checked(&w);
 }
 
 int knit_notify_wait(knit_notify *n)
 {
     struct knit_worker *wk = knit__worker();
+    /* One worker: no lock, and notify_wait can end in a tail call. */
+    if (knit_likely(wk && !wk->shared))
+        return notify_wait(wk->current, n);
     knit__lock(wk);
     int err = notify_wait(wk ? wk->current : NULL, n);
     knit__unlock(wk);
@@ -84,6 +88,11 @@ static void notify_one(knit_notify *n)
 
 void knit_notify_one(knit_notify *n)
 {
+    struct knit_worker *wk = knit__worker();
+    if (knit_likely(wk && !wk->shared)) { /* as in knit_notify_wait */
+        notify_one(n);
+        return;
+    }
     KNIT_LOCKED_VOID(notify_one(n));
 }
 
