@@ -74,7 +74,7 @@ static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v)
 }
 
 /* Prints the overflow message and aborts. Async-signal-safe. */
-void knit__overflow_report(const struct knit_task *t)
+_Noreturn void knit__overflow_report(const struct knit_task *t)
 {
     char buf[160];
     size_t n = 0;

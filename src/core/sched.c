@@ -162,23 +162,16 @@ static inline void reap_dead(struct knit_worker *w)
 }
 
 /*
- * The running task @cur gives up the CPU (it is parked or queued): the
- * next runnable task runs, or the worker loop when it is due or nothing
- * is runnable. The only place a task switches to another task (task_entry
- * aside), so every switch returns through the same call site and the
- * return stack buffer predicts it. Returns 0, so that knit_yield can
- * end in a tail call.
+ * switch_away's general case: the loop is due, the run queue is empty or
+ * holds only @cur (it yielded alone), or its first task has no stack yet.
  */
-static KNIT_NOINLINE int switch_away(struct knit_worker *w,
-                                     struct knit_task *cur)
+static KNIT_NOINLINE int switch_away_slow(struct knit_worker *w,
+                                          struct knit_task *cur)
 {
-    if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
-                                         __builtin_frame_address(0))))
-        knit__overflow_report(cur);
     struct knit_task *next = NULL;
     if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
         next = runq_pop(w);
-    if (knit_unlikely(next == cur)) {
+    if (next == cur) {
         /* It yielded and nothing else is runnable: keep running. */
         knit__task_set_state(cur, KNIT_TASK_RUNNING);
         w->coop = 0;
@@ -194,6 +187,38 @@ static KNIT_NOINLINE int switch_away(struct knit_worker *w,
     }
     /* Resumed: whoever switched here set w->current to cur. */
     reap_dead(w);
+    return 0;
+}
+
+/*
+ * The running task @cur gives up the CPU (it is parked or queued): the
+ * next runnable task runs, or the worker loop when it is due or nothing
+ * is runnable. Nearly every switch between tasks goes through the one
+ * fiber_switch below, so it returns through the same call site and the
+ * return stack buffer predicts it. The fast path keeps nothing in a
+ * callee-saved register across the switch (the worker is read again from
+ * TLS), so it saves none of its own: the context switch saves them all.
+ * Returns 0, so that knit_yield can end in a tail call.
+ */
+static KNIT_NOINLINE int switch_away(struct knit_worker *w,
+                                     struct knit_task *cur)
+{
+    if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
+                                         __builtin_frame_address(0))))
+        knit__overflow_report(cur);
+    struct knit_list *n = w->runq.next;
+    if (knit_unlikely((w->ticks & (KNIT_POLL_EVERY - 1)) == 0 ||
+                      n == &w->runq))
+        return switch_away_slow(w, cur);
+    struct knit_task *next = knit_container_of(n, struct knit_task, run_link);
+    if (knit_unlikely(next == cur || !next->stack.lo))
+        return switch_away_slow(w, cur);
+    /* runq_pop, inline: the link is left stale (see there). */
+    w->runq.next = n->next;
+    n->next->prev = &w->runq;
+    next->queued = false;
+    switch_to_task(w, &cur->fiber, next, false);
+    reap_dead(knit__worker());
     return 0;
 }
 
@@ -268,18 +293,35 @@ int knit__coop_yield(void)
     return knit_yield(); /* resets the budget when it switches */
 }
 
+/* Queues the running task @t at the back and switches away; 0. */
+static inline int yield_now(struct knit_worker *w, struct knit_task *t)
+{
+    knit__task_set_state(t, KNIT_TASK_RUNNABLE);
+    runq_push(w, t);
+    return switch_out(w, t);
+}
+
+/* knit_yield with scopes entered or fired: the chain walk decides. */
+static KNIT_NOINLINE int yield_scoped(struct knit_worker *w,
+                                      struct knit_task *t)
+{
+    int err = knit__scope_err_slow(t);
+    if (err)
+        return err;
+    return yield_now(w, t);
+}
+
 int knit_yield(void)
 {
     struct knit_worker *w = knit__worker();
     struct knit_task *t = w ? w->current : NULL;
     if (!t)
         return 0;
-    int err = knit__scope_err(t);
-    if (err)
-        return err;
-    knit__task_set_state(t, KNIT_TASK_RUNNABLE);
-    runq_push(w, t);
-    return switch_out(w, t);
+    /* knit__scope_err's common case, tested here so that the fast path
+     * makes no call but the final tail call, and saves no register. */
+    if (knit_unlikely(t->scope != &t->root || t->root.err))
+        return yield_scoped(w, t);
+    return yield_now(w, t);
 }
 
 /* ---- task start and end

@@ -577,7 +577,7 @@ void knit__dump_stuck(struct knit_rt *rt);
 int knit__monitor_start(struct knit_rt *rt);
 void knit__monitor_stop(struct knit_rt *rt);
 
-/* Stack overflow reporting (rt.c). */
-void knit__overflow_report(const struct knit_task *t);
+/* Stack overflow reporting (rt.c): prints and aborts. */
+_Noreturn void knit__overflow_report(const struct knit_task *t);
 
 #endif
