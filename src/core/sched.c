@@ -162,8 +162,9 @@ static inline void reap_dead(struct knit_worker *w)
 }
 
 /*
- * switch_away's general case: the loop is due, the run queue is empty or
- * holds only @cur (it yielded alone), or its first task has no stack yet.
+ * knit__switch_away's general case: the loop is due, the run queue is
+ * empty or holds only @cur (it yielded alone), or its first task has no
+ * stack yet.
  */
 static KNIT_NOINLINE int switch_away_slow(struct knit_worker *w,
                                           struct knit_task *cur)
@@ -200,8 +201,8 @@ static KNIT_NOINLINE int switch_away_slow(struct knit_worker *w,
  * TLS), so it saves none of its own: the context switch saves them all.
  * Returns 0, so that knit_yield can end in a tail call.
  */
-static KNIT_NOINLINE int switch_away(struct knit_worker *w,
-                                     struct knit_task *cur)
+KNIT_NOINLINE int knit__switch_away(struct knit_worker *w,
+                                  struct knit_task *cur)
 {
     if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
                                          __builtin_frame_address(0))))
@@ -223,28 +224,20 @@ static KNIT_NOINLINE int switch_away(struct knit_worker *w,
 }
 
 /*
- * switch_away for a task that holds the runtime lock (several workers
- * only): it is let go while the task is away, since whoever wakes it
- * needs it, and so does the next task.
+ * knit__switch_away for a task that holds the runtime lock (several
+ * workers only): it is let go while the task is away, since whoever
+ * wakes it needs it, and so does the next task.
  */
-static KNIT_NOINLINE int switch_away_locked(struct knit_worker *w,
-                                            struct knit_task *cur)
+KNIT_NOINLINE int knit__switch_away_locked(struct knit_worker *w,
+                                         struct knit_task *cur)
 {
     unsigned held = w->locked;
     w->locked = 0;
     pthread_mutex_unlock(&w->rt->lock);
-    switch_away(w, cur);
+    knit__switch_away(w, cur);
     pthread_mutex_lock(&w->rt->lock);
     w->locked = held;
     return 0;
-}
-
-/* Switches away from @cur, letting go of the lock if it holds it; 0. */
-static inline int switch_out(struct knit_worker *w, struct knit_task *cur)
-{
-    if (knit_unlikely(w->locked))
-        return switch_away_locked(w, cur);
-    return switch_away(w, cur);
 }
 
 void knit__park(void)
@@ -252,7 +245,7 @@ void knit__park(void)
     struct knit_worker *w = knit__worker();
     struct knit_task *t = w->current;
     knit__task_set_state(t, KNIT_TASK_PARKED);
-    switch_out(w, t);
+    knit__switch_out(w, t);
 }
 
 int knit__wait(struct knit_waiter *w)
@@ -274,17 +267,8 @@ int knit__wait(struct knit_waiter *w)
     }
     t->waiter = w;
     knit__task_set_state(t, KNIT_TASK_PARKED);
-    switch_out(wk, t);
+    knit__switch_out(wk, t);
     knit__unlock(wk);
-    return w->result;
-}
-
-int knit__wait_checked(struct knit_waiter *w)
-{
-    struct knit_task *t = w->task;
-    t->waiter = w;
-    knit__task_set_state(t, KNIT_TASK_PARKED);
-    switch_out(t->worker, t);
     return w->result;
 }
 
@@ -298,7 +282,7 @@ static inline int yield_now(struct knit_worker *w, struct knit_task *t)
 {
     knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     runq_push(w, t);
-    return switch_out(w, t);
+    return knit__switch_out(w, t);
 }
 
 /* knit_yield with scopes entered or fired: the chain walk decides. */

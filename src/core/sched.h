@@ -294,6 +294,20 @@ static inline void knit__task_set_state(struct knit_task *t, int state)
     atomic_store_explicit(&t->state, (uint8_t)state, memory_order_relaxed);
 }
 
+/* The running task @cur, parked or queued, gives up the CPU (sched.c);
+ * the _locked one when it holds the runtime lock, which it lets go while
+ * away. Both return 0, for tail calls. */
+int knit__switch_away(struct knit_worker *w, struct knit_task *cur);
+int knit__switch_away_locked(struct knit_worker *w, struct knit_task *cur);
+
+static inline int knit__switch_out(struct knit_worker *w,
+                                   struct knit_task *cur)
+{
+    if (knit_unlikely(w->locked))
+        return knit__switch_away_locked(w, cur);
+    return knit__switch_away(w, cur);
+}
+
 /* Posts @t to its own worker's inbox, which readies it (another worker's
  * task; rt lock held). */
 void knit__ready_remote(struct knit_task *t);
@@ -315,7 +329,7 @@ static inline bool knit__ready_mark(struct knit_task *t)
     uint8_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
     if (t->queued || st == KNIT_TASK_DONE || st == KNIT_TASK_RUNNING)
         return false;
-    if (st != KNIT_TASK_NEW)
+    if (knit_likely(st != KNIT_TASK_NEW)) /* parked, the common case */
         knit__task_set_state(t, KNIT_TASK_RUNNABLE);
     t->queued = true;
     return true;
@@ -422,6 +436,22 @@ static inline struct knit_waiter *knit__wq_claim(struct knit_list *q)
             return w;
     }
     return NULL;
+}
+
+/*
+ * knit__wait for a caller that found no scope error (knit__scope_err,
+ * knit__coop_pass/check) under the runtime lock and has held the lock
+ * since: scopes are fired under that lock, and with one worker nothing
+ * else runs, so no scope can have fired in between and it parks at once.
+ * Inline: the caller's frame holds @w anyway. Returns w's result.
+ */
+static inline int knit__wait_checked(struct knit_waiter *w)
+{
+    struct knit_task *t = w->task;
+    t->waiter = w;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
+    knit__switch_out(t->worker, t);
+    return w->result;
 }
 
 /*

@@ -73,18 +73,10 @@ static inline bool knit__waiter_claim(struct knit_waiter *w)
 int knit__wait(struct knit_waiter *w);
 
 /*
- * knit__wait for a caller that found no scope error (knit__scope_err,
- * knit__coop_enter) under the runtime lock and has held the lock since:
- * scopes are fired under that lock, and with one worker nothing else runs,
- * so no scope can have fired in between and it parks at once. Returns
- * w's result.
- */
-int knit__wait_checked(struct knit_waiter *w);
-
-/*
  * The hot operations are static inline in core/sched.h, which every user
  * includes (they read the task): knit__waiter_init (prepare @w for the
- * current task), knit__wake (make @w's task runnable), knit__wq_claim and
+ * current task), knit__wait_checked (knit__wait for callers that checked
+ * the scope), knit__wake (make @w's task runnable), knit__wq_claim and
  * knit__wq_wake_one.
  */
 
