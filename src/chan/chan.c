@@ -66,8 +66,9 @@ static inline char *slot(const knit_chan *c, size_t i)
     return c->buf + idx * c->elem_size;
 }
 
-/* Grows an unbounded ring; false when out of memory. */
-static bool grow(knit_chan *c)
+/* Grows an unbounded ring; false when out of memory. Cold and out of line:
+ * inlined, it made every send save six registers. */
+static KNIT_NOINLINE __attribute__((cold)) bool grow(knit_chan *c)
 {
     size_t ncap = c->bufcap * 2;
     char *nbuf = knit__malloc(ncap * c->elem_size);
@@ -172,8 +173,9 @@ void knit_chan_unref(knit_chan *c)
 
 /* ---- send ------------------------------------------------------------ */
 
-/* Completes a send without waiting: 0, -EAGAIN (full), -EPIPE, -ENOMEM. */
-int knit__chan_try_send(knit_chan *c, const void *elem)
+/* Completes a send without waiting: 0, -EAGAIN (full), -EPIPE, -ENOMEM.
+ * Inline in knit_chan_send, out of line for the others. */
+static inline int try_send(knit_chan *c, const void *elem)
 {
     if (knit_unlikely(c->closed))
         return -EPIPE;
@@ -194,9 +196,14 @@ int knit__chan_try_send(knit_chan *c, const void *elem)
     return push(c, elem);
 }
 
+int knit__chan_try_send(knit_chan *c, const void *elem)
+{
+    return try_send(c, elem);
+}
+
 int knit_chan_try_send(knit_chan *c, const void *elem)
 {
-    return KNIT_LOCKED(knit__chan_try_send(c, elem));
+    return KNIT_LOCKED(try_send(c, elem));
 }
 
 static void chan_waiter_cancel(struct knit_waiter *w)
@@ -204,28 +211,66 @@ static void chan_waiter_cancel(struct knit_waiter *w)
     knit_list_remove(&w->link);
 }
 
-static int chan_send(knit_chan *c, const void *elem)
+/* Parks the running task @t on @c's senders (chan_send found it full).
+ * Out of line: the fast path then ends in a tail call. */
+static KNIT_NOINLINE int send_park(struct knit_task *t, knit_chan *c,
+                                   const void *elem)
 {
-    struct knit_worker *wk = knit__worker();
+    struct knit_waiter w;
+    knit__waiter_prep(&w, t, "chan send", c, chan_waiter_cancel);
+    w.data = (void *)elem;
+    knit_list_push_back(&c->sendq, &w.link);
+    /* The caller checked the scope, under the lock held since. */
+    return knit__wait_checked(&w);
+}
+
+/* chan_send when the entry check has something to say (budget spent, a
+ * scope entered or fired). */
+static KNIT_NOINLINE int send_checked(struct knit_worker *wk,
+                                      struct knit_task *t, knit_chan *c,
+                                      const void *elem)
+{
+    int err = knit__coop_check(wk, t);
+    if (knit_unlikely(err))
+        return err;
+    err = try_send(c, elem);
+    if (err != -EAGAIN)
+        return err;
+    return send_park(t, c, elem);
+}
+
+static inline int chan_send(struct knit_worker *wk, knit_chan *c,
+                            const void *elem)
+{
     struct knit_task *t = wk ? wk->current : NULL;
     if (knit_unlikely(!t))
         knit__panic("knit_chan_send called outside a task");
-    int err = knit__coop_enter(wk, t);
-    if (knit_unlikely(err))
-        return err;
-    err = knit__chan_try_send(c, elem);
+    if (knit_unlikely(!knit__coop_pass(wk, t)))
+        return send_checked(wk, t, c, elem);
+    int err = try_send(c, elem);
     if (err != -EAGAIN)
         return err;
-    struct knit_waiter w;
-    knit__waiter_init(&w, "chan send", c, chan_waiter_cancel);
-    w.data = (void *)elem;
-    knit_list_push_back(&c->sendq, &w.link);
-    return knit__wait(&w);
+    return send_park(t, c, elem);
+}
+
+/* chan_send under the runtime lock (several workers, or no runtime). */
+static KNIT_NOINLINE int send_locked(struct knit_worker *wk, knit_chan *c,
+                                     const void *elem)
+{
+    knit__lock(wk);
+    int err = chan_send(wk, c, elem);
+    knit__unlock(wk);
+    return err;
 }
 
 int knit_chan_send(knit_chan *c, const void *elem)
 {
-    return KNIT_LOCKED(chan_send(c, elem));
+    struct knit_worker *wk = knit__worker();
+    /* One worker: no lock to take, and nothing to do after chan_send, so
+     * its calls can be tail calls and its fast path saves no register. */
+    if (knit_likely(wk && !wk->shared))
+        return chan_send(wk, c, elem);
+    return send_locked(wk, c, elem);
 }
 
 void knit__chan_enqueue_send(knit_chan *c, struct knit_waiter *w)
@@ -246,8 +291,9 @@ static void refill_from_sender(knit_chan *c)
     knit__wake(s, 0);
 }
 
-/* Completes a receive without waiting: 0, -EAGAIN (empty), -EPIPE. */
-int knit__chan_try_recv(knit_chan *c, void *elem)
+/* Completes a receive without waiting: 0, -EAGAIN (empty), -EPIPE.
+ * Inline in knit_chan_recv, out of line for the others. */
+static inline int try_recv(knit_chan *c, void *elem)
 {
     if (knit_likely(c->len > 0)) {
         pop(c, elem);
@@ -267,33 +313,76 @@ int knit__chan_try_recv(knit_chan *c, void *elem)
     return c->closed ? -EPIPE : -EAGAIN;
 }
 
+int knit__chan_try_recv(knit_chan *c, void *elem)
+{
+    return try_recv(c, elem);
+}
+
 int knit_chan_try_recv(knit_chan *c, void *elem)
 {
-    return KNIT_LOCKED(knit__chan_try_recv(c, elem));
+    return KNIT_LOCKED(try_recv(c, elem));
+}
+
+/* Parks the running task @t on @c's receivers (as send_park). */
+static KNIT_NOINLINE int recv_park(struct knit_task *t, knit_chan *c,
+                                   void *elem)
+{
+    struct knit_waiter w;
+    knit__waiter_prep(&w, t, "chan recv", c, chan_waiter_cancel);
+    w.data = elem;
+    knit_list_push_back(&c->recvq, &w.link);
+    /* The caller checked the scope, under the lock held since. */
+    return knit__wait_checked(&w);
+}
+
+/* chan_recv when the entry check has something to say (as send_checked). */
+static KNIT_NOINLINE int recv_checked(struct knit_worker *wk,
+                                      struct knit_task *t, knit_chan *c,
+                                      void *elem)
+{
+    int err = knit__coop_check(wk, t);
+    if (knit_unlikely(err))
+        return err;
+    err = try_recv(c, elem);
+    if (err != -EAGAIN)
+        return err;
+    return recv_park(t, c, elem);
+}
+
+static inline int chan_recv(struct knit_worker *wk, knit_chan *c, void *elem)
+{
+    struct knit_task *t = wk ? wk->current : NULL;
+    if (knit_unlikely(!t))
+        knit__panic("knit_chan_recv called outside a task");
+    if (knit_unlikely(!knit__coop_pass(wk, t)))
+        return recv_checked(wk, t, c, elem);
+    int err = try_recv(c, elem);
+    if (err != -EAGAIN)
+        return err;
+    return recv_park(t, c, elem);
 }
 
 int knit__chan_recv(knit_chan *c, void *elem)
 {
-    struct knit_worker *wk = knit__worker();
-    struct knit_task *t = wk ? wk->current : NULL;
-    if (knit_unlikely(!t))
-        knit__panic("knit_chan_recv called outside a task");
-    int err = knit__coop_enter(wk, t);
-    if (knit_unlikely(err))
-        return err;
-    err = knit__chan_try_recv(c, elem);
-    if (err != -EAGAIN)
-        return err;
-    struct knit_waiter w;
-    knit__waiter_init(&w, "chan recv", c, chan_waiter_cancel);
-    w.data = elem;
-    knit_list_push_back(&c->recvq, &w.link);
-    return knit__wait(&w);
+    return chan_recv(knit__worker(), c, elem);
+}
+
+/* chan_recv under the runtime lock (several workers, or no runtime). */
+static KNIT_NOINLINE int recv_locked(struct knit_worker *wk, knit_chan *c,
+                                     void *elem)
+{
+    knit__lock(wk);
+    int err = chan_recv(wk, c, elem);
+    knit__unlock(wk);
+    return err;
 }
 
 int knit_chan_recv(knit_chan *c, void *elem)
 {
-    return KNIT_LOCKED(knit__chan_recv(c, elem));
+    struct knit_worker *wk = knit__worker();
+    if (knit_likely(wk && !wk->shared)) /* as in knit_chan_send */
+        return chan_recv(wk, c, elem);
+    return recv_locked(wk, c, elem);
 }
 
 void knit__chan_enqueue_recv(knit_chan *c, struct knit_waiter *w)

@@ -74,7 +74,7 @@ static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v)
 }
 
 /* Prints the overflow message and aborts. Async-signal-safe. */
-void knit__overflow_report(const struct knit_task *t)
+_Noreturn void knit__overflow_report(const struct knit_task *t)
 {
     char buf[160];
     size_t n = 0;
@@ -171,6 +171,7 @@ static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
 {
     memset(w, 0, sizeof(*w));
     w->rt = rt;
+    w->shared = rt->shared;
     w->id = id;
     w->rng = rt->cfg.seed + (uint64_t)id * 0x9e3779b97f4a7c15u;
     w->next_timer = -1;

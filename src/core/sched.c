@@ -101,11 +101,15 @@ static inline struct knit_task *runq_pop(struct knit_worker *w)
 {
     for (;;) {
         struct knit_task *t;
-        struct knit_list *n = knit_list_pop_front(&w->runq);
-        if (n) {
+        struct knit_list *n = w->runq.next;
+        if (knit_likely(n != &w->runq)) {
+            /* Unlinked but not re-initialised: off the queue, run_link is
+             * stale, and only t->queued says whether it is linked. */
+            w->runq.next = n->next;
+            n->next->prev = &w->runq;
             t = knit_container_of(n, struct knit_task, run_link);
             t->queued = false;
-        } else if (!w->rt->shared || !(t = knit__newq_take(w))) {
+        } else if (!w->shared || !(t = knit__newq_take(w))) {
             return NULL;
         }
         if (knit_likely(t->stack.lo != NULL) || attach_stack(w, t))
@@ -118,51 +122,11 @@ static void wake_remote(struct knit_remote *r)
     knit__ready(knit_container_of(r, struct knit_task, wake_remote));
 }
 
-/* True when @t must be readied through its own worker's inbox. */
-static inline bool is_foreign(const struct knit_task *t)
+void knit__ready_remote(struct knit_task *t)
 {
-    return knit_unlikely(t->worker->rt->shared) && t->worker != knit__worker();
-}
-
-void knit__ready(struct knit_task *t)
-{
-    if (is_foreign(t)) {
-        /* Called under the rt lock by whoever claimed t's waiter: one
-         * post per park, so wake_remote is free. */
-        knit__remote_post(t->worker, &t->wake_remote, wake_remote);
-        return;
-    }
-    if (t->queued || t->state == KNIT_TASK_DONE ||
-        t->state == KNIT_TASK_RUNNING)
-        return;
-    if (t->state == KNIT_TASK_PARKED)
-        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
-    runq_push(t->worker, t);
-}
-
-/* Front pushes allowed in a row before knit__ready_next goes FIFO. */
-#define LIFO_STREAK_MAX 16u
-
-void knit__ready_next(struct knit_task *t)
-{
-    struct knit_worker *w = t->worker;
-    if (is_foreign(t)) {
-        knit__ready(t);
-        return;
-    }
-    if (t->queued || t->state == KNIT_TASK_DONE ||
-        t->state == KNIT_TASK_RUNNING)
-        return;
-    if (w->lifo_streak >= LIFO_STREAK_MAX) {
-        w->lifo_streak = 0;
-        knit__ready(t);
-        return;
-    }
-    w->lifo_streak++;
-    if (t->state == KNIT_TASK_PARKED)
-        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
-    t->queued = true;
-    knit_list_push_front(&w->runq, &t->run_link);
+    /* Called under the rt lock by whoever claimed t's waiter: one post per
+     * park, so wake_remote is free. */
+    knit__remote_post(t->worker, &t->wake_remote, wake_remote);
 }
 
 /* ---- switching away from the running task ----------------------------------
@@ -198,20 +162,13 @@ static inline void reap_dead(struct knit_worker *w)
 }
 
 /*
- * The running task @cur gives up the CPU (it is parked or queued). The
- * runtime lock, if @cur holds it, is let go while it is away: whoever
- * wakes it needs it, and so does the next task.
+ * knit__switch_away's general case: the loop is due, the run queue is
+ * empty or holds only @cur (it yielded alone), or its first task has no
+ * stack yet.
  */
-static void switch_away(struct knit_worker *w, struct knit_task *cur)
+static KNIT_NOINLINE int switch_away_slow(struct knit_worker *w,
+                                          struct knit_task *cur)
 {
-    if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
-                                         __builtin_frame_address(0))))
-        knit__overflow_report(cur);
-    unsigned held = w->locked;
-    if (held) {
-        w->locked = 0;
-        pthread_mutex_unlock(&w->rt->lock);
-    }
     struct knit_task *next = NULL;
     if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
         next = runq_pop(w);
@@ -220,21 +177,67 @@ static void switch_away(struct knit_worker *w, struct knit_task *cur)
         knit__task_set_state(cur, KNIT_TASK_RUNNING);
         w->coop = 0;
         w->ticks++;
+        return 0;
+    }
+    if (next) {
+        switch_to_task(w, &cur->fiber, next, false);
     } else {
-        if (next) {
-            switch_to_task(w, &cur->fiber, next, false);
-        } else {
-            w->current = NULL;
-            publish(w, NULL);
-            fiber_switch(&cur->fiber, &w->sched, false);
-        }
-        /* Resumed: whoever switched here set w->current to cur. */
-        reap_dead(w);
+        w->current = NULL;
+        publish(w, NULL);
+        fiber_switch(&cur->fiber, &w->sched, false);
     }
-    if (held) {
-        pthread_mutex_lock(&w->rt->lock);
-        w->locked = held;
-    }
+    /* Resumed: whoever switched here set w->current to cur. */
+    reap_dead(w);
+    return 0;
+}
+
+/*
+ * The running task @cur gives up the CPU (it is parked or queued): the
+ * next runnable task runs, or the worker loop when it is due or nothing
+ * is runnable. Nearly every switch between tasks goes through the one
+ * fiber_switch below, so it returns through the same call site and the
+ * return stack buffer predicts it. The fast path keeps nothing in a
+ * callee-saved register across the switch (the worker is read again from
+ * TLS), so it saves none of its own: the context switch saves them all.
+ * Returns 0, so that knit_yield can end in a tail call.
+ */
+KNIT_NOINLINE int knit__switch_away(struct knit_worker *w,
+                                  struct knit_task *cur)
+{
+    if (knit_unlikely(!knit__stack_sp_ok(&cur->stack,
+                                         __builtin_frame_address(0))))
+        knit__overflow_report(cur);
+    struct knit_list *n = w->runq.next;
+    if (knit_unlikely((w->ticks & (KNIT_POLL_EVERY - 1)) == 0 ||
+                      n == &w->runq))
+        return switch_away_slow(w, cur);
+    struct knit_task *next = knit_container_of(n, struct knit_task, run_link);
+    if (knit_unlikely(next == cur || !next->stack.lo))
+        return switch_away_slow(w, cur);
+    /* runq_pop, inline: the link is left stale (see there). */
+    w->runq.next = n->next;
+    n->next->prev = &w->runq;
+    next->queued = false;
+    switch_to_task(w, &cur->fiber, next, false);
+    reap_dead(knit__worker());
+    return 0;
+}
+
+/*
+ * knit__switch_away for a task that holds the runtime lock (several
+ * workers only): it is let go while the task is away, since whoever
+ * wakes it needs it, and so does the next task.
+ */
+KNIT_NOINLINE int knit__switch_away_locked(struct knit_worker *w,
+                                         struct knit_task *cur)
+{
+    unsigned held = w->locked;
+    w->locked = 0;
+    pthread_mutex_unlock(&w->rt->lock);
+    knit__switch_away(w, cur);
+    pthread_mutex_lock(&w->rt->lock);
+    w->locked = held;
+    return 0;
 }
 
 void knit__park(void)
@@ -242,12 +245,54 @@ void knit__park(void)
     struct knit_worker *w = knit__worker();
     struct knit_task *t = w->current;
     knit__task_set_state(t, KNIT_TASK_PARKED);
-    switch_away(w, t);
+    knit__switch_out(w, t);
+}
+
+int knit__wait(struct knit_waiter *w)
+{
+    struct knit_task *t = w->task;
+    if (knit_unlikely(!t))
+        knit__panic("a blocking knit call was made outside a task");
+    /* t->waiter is read under the runtime lock by whoever claims or
+     * cancels the wait; callers on worker-local waits (sleep, I/O) come
+     * here without it. Re-entrant, and let go while parked. */
+    struct knit_worker *wk = t->worker;
+    knit__lock(wk);
+    int err = knit__scope_err(t);
+    if (knit_unlikely(err)) {
+        if (w->cancel)
+            w->cancel(w);
+        knit__unlock(wk);
+        return err;
+    }
+    t->waiter = w;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
+    knit__switch_out(wk, t);
+    knit__unlock(wk);
+    return w->result;
 }
 
 int knit__coop_yield(void)
 {
     return knit_yield(); /* resets the budget when it switches */
+}
+
+/* Queues the running task @t at the back and switches away; 0. */
+static inline int yield_now(struct knit_worker *w, struct knit_task *t)
+{
+    knit__task_set_state(t, KNIT_TASK_RUNNABLE);
+    runq_push(w, t);
+    return knit__switch_out(w, t);
+}
+
+/* knit_yield with scopes entered or fired: the chain walk decides. */
+static KNIT_NOINLINE int yield_scoped(struct knit_worker *w,
+                                      struct knit_task *t)
+{
+    int err = knit__scope_err_slow(t);
+    if (err)
+        return err;
+    return yield_now(w, t);
 }
 
 int knit_yield(void)
@@ -256,13 +301,11 @@ int knit_yield(void)
     struct knit_task *t = w ? w->current : NULL;
     if (!t)
         return 0;
-    int err = knit__scope_err(t);
-    if (err)
-        return err;
-    knit__task_set_state(t, KNIT_TASK_RUNNABLE);
-    runq_push(w, t);
-    switch_away(w, t);
-    return 0;
+    /* knit__scope_err's common case, tested here so that the fast path
+     * makes no call but the final tail call, and saves no register. */
+    if (knit_unlikely(t->scope != &t->root || t->root.err))
+        return yield_scoped(w, t);
+    return yield_now(w, t);
 }
 
 /* ---- task start and end

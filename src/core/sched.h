@@ -146,6 +146,9 @@ struct knit_worker {
     struct knit_fiber sched;       /* the worker thread's own context */
     struct knit_task *current;     /* running task, NULL in the loop */
     struct knit_rt *rt;            /* the runtime */
+    /* rt->shared, copied here so that every lock call and wake-up tests
+     * one byte of the worker it already has, not two dependent loads. */
+    bool shared;
     struct knit_list runq;         /* runnable tasks, FIFO */
     struct knit_list tasks;        /* every task struct of this worker */
     uint64_t ntasks;               /* entries on tasks */
@@ -260,13 +263,13 @@ static inline struct knit_task *knit__task(void)
  */
 static inline void knit__lock(struct knit_worker *w)
 {
-    if (w && w->rt->shared && w->locked++ == 0)
+    if (w && knit_unlikely(w->shared) && w->locked++ == 0)
         pthread_mutex_lock(&w->rt->lock);
 }
 
 static inline void knit__unlock(struct knit_worker *w)
 {
-    if (w && w->rt->shared && --w->locked == 0)
+    if (w && knit_unlikely(w->shared) && --w->locked == 0)
         pthread_mutex_unlock(&w->rt->lock);
 }
 
@@ -295,9 +298,61 @@ static inline void knit__task_set_state(struct knit_task *t, int state)
     atomic_store_explicit(&t->state, (uint8_t)state, memory_order_relaxed);
 }
 
+/* The running task @cur, parked or queued, gives up the CPU (sched.c);
+ * the _locked one when it holds the runtime lock, which it lets go while
+ * away. Both return 0, for tail calls. */
+int knit__switch_away(struct knit_worker *w, struct knit_task *cur);
+int knit__switch_away_locked(struct knit_worker *w, struct knit_task *cur);
+
+static inline int knit__switch_out(struct knit_worker *w,
+                                   struct knit_task *cur)
+{
+    if (knit_unlikely(w->locked))
+        return knit__switch_away_locked(w, cur);
+    return knit__switch_away(w, cur);
+}
+
+/* Posts @t to its own worker's inbox, which readies it (another worker's
+ * task; rt lock held). */
+void knit__ready_remote(struct knit_task *t);
+
+/* True when @t must be readied through its own worker's inbox. One byte
+ * of @t's worker decides it with one worker: no TLS read. */
+static inline bool knit__is_foreign(const struct knit_task *t)
+{
+    return knit_unlikely(t->worker->shared) && t->worker != knit__worker();
+}
+
+/*
+ * For readying @t, a task of this worker: false when it is queued, running
+ * or done (nothing to do); else marks it queued and RUNNABLE (a NEW task
+ * stays NEW: its first run enters task_entry), and the caller links it.
+ */
+static inline bool knit__ready_mark(struct knit_task *t)
+{
+    uint8_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (t->queued || st == KNIT_TASK_DONE || st == KNIT_TASK_RUNNING)
+        return false;
+    if (knit_likely(st != KNIT_TASK_NEW)) /* parked, the common case */
+        knit__task_set_state(t, KNIT_TASK_RUNNABLE);
+    t->queued = true;
+    return true;
+}
+
 /* Makes @t runnable (it must be NEW-but-started, or PARKED). From another
- * worker, posts it to its own. */
-void knit__ready(struct knit_task *t);
+ * worker, posts it to its own. Inline: it is half of every wake-up. */
+static inline void knit__ready(struct knit_task *t)
+{
+    if (knit__is_foreign(t)) {
+        knit__ready_remote(t);
+        return;
+    }
+    if (knit__ready_mark(t))
+        knit_list_push_back(&t->worker->runq, &t->run_link);
+}
+
+/* Front pushes allowed in a row before knit__ready_next goes FIFO. */
+#define KNIT_LIFO_STREAK_MAX 16u
 
 /*
  * Makes @t runnable next (front of the run queue), for a direct hand-off
@@ -305,7 +360,116 @@ void knit__ready(struct knit_task *t);
  * streak of such pushes, @t goes to the back, so two tasks passing values
  * cannot starve the others.
  */
-void knit__ready_next(struct knit_task *t);
+static inline void knit__ready_next(struct knit_task *t)
+{
+    struct knit_worker *w = t->worker;
+    if (knit__is_foreign(t)) {
+        knit__ready_remote(t);
+        return;
+    }
+    if (!knit__ready_mark(t))
+        return;
+    if (knit_unlikely(w->lifo_streak >= KNIT_LIFO_STREAK_MAX)) {
+        w->lifo_streak = 0;
+        knit_list_push_back(&w->runq, &t->run_link);
+        return;
+    }
+    w->lifo_streak++;
+    knit_list_push_front(&w->runq, &t->run_link);
+}
+
+/* Prepares @w for the task @t (the running one). */
+static inline void knit__waiter_prep(struct knit_waiter *w,
+                                     struct knit_task *t, const char *what,
+                                     const void *obj,
+                                     knit_waiter_cancel_fn cancel)
+{
+    knit_list_init(&w->link);
+    w->task = t;
+    w->result = 0;
+    w->cancel = cancel;
+    w->what = what;
+    w->obj = obj;
+    w->data = NULL;
+    w->sel = NULL;
+    w->index = 0;
+    w->wake_fn = NULL;
+}
+
+/* Prepares @w for the current task. */
+static inline void knit__waiter_init(struct knit_waiter *w, const char *what,
+                                     const void *obj,
+                                     knit_waiter_cancel_fn cancel)
+{
+    knit__waiter_prep(w, knit__task(), what, obj, cancel);
+}
+
+/*
+ * Makes @w's task runnable; knit__wait then returns @result. The caller
+ * has unlinked @w and, for a waiter it did not just queue, claimed it.
+ */
+static inline void knit__wake(struct knit_waiter *w, int result)
+{
+    if (knit_unlikely(w->wake_fn != NULL)) {
+        w->wake_fn(w, result);
+        return;
+    }
+    struct knit_task *t = w->task;
+    w->result = result;
+    /* For a select, t->waiter is the select's own record, not @w: either
+     * way the task waits on nothing any more. */
+    t->waiter = NULL;
+    knit__ready(t);
+}
+
+/*
+ * Unlinks and returns the first waiter of @q that can still be claimed,
+ * claimed; waiters of selects that already fired are unlinked and
+ * skipped. NULL when there is none.
+ */
+static inline struct knit_waiter *knit__wq_claim(struct knit_list *q)
+{
+    struct knit_list *n;
+    while ((n = q->next) != q) {
+        /* Self-linked once off: a cancel hook may remove it again. */
+        q->next = n->next;
+        n->next->prev = q;
+        knit_list_init(n);
+        struct knit_waiter *w = knit_container_of(n, struct knit_waiter, link);
+        if (knit__waiter_claim(w))
+            return w;
+    }
+    return NULL;
+}
+
+/*
+ * knit__wait for a caller that found no scope error (knit__scope_err,
+ * knit__coop_pass/check) under the runtime lock and has held the lock
+ * since: scopes are fired under that lock, and with one worker nothing
+ * else runs, so no scope can have fired in between and it parks at once.
+ * Inline: the caller's frame holds @w anyway. Returns w's result.
+ */
+static inline int knit__wait_checked(struct knit_waiter *w)
+{
+    struct knit_task *t = w->task;
+    t->waiter = w;
+    knit__task_set_state(t, KNIT_TASK_PARKED);
+    knit__switch_out(t->worker, t);
+    return w->result;
+}
+
+/*
+ * Claims, unlinks and wakes the first claimable waiter of @q with
+ * @result; returns false when there is none.
+ */
+static inline bool knit__wq_wake_one(struct knit_list *q, int result)
+{
+    struct knit_waiter *w = knit__wq_claim(q);
+    if (!w)
+        return false;
+    knit__wake(w, result);
+    return true;
+}
 
 /* Switches away from the running task until something readies it. */
 void knit__park(void);
@@ -340,6 +504,28 @@ int knit__coop_yield(void);
 static inline int knit__coop_enter(struct knit_worker *w, struct knit_task *t)
 {
     if (knit_unlikely(++w->coop >= KNIT_COOP_BUDGET))
+        return knit__coop_yield();
+    return knit__scope_err(t);
+}
+
+/*
+ * knit__coop_enter split for hot paths: knit__coop_pass counts the call
+ * and is true when there is nothing to check (budget left, only the root
+ * scope and it has not fired). When false, the caller goes out of line and
+ * calls knit__coop_check, which decides as knit__coop_enter would have,
+ * without counting the call again. The fast path then makes no call.
+ */
+static inline bool knit__coop_pass(struct knit_worker *w,
+                                   const struct knit_task *t)
+{
+    return ++w->coop < KNIT_COOP_BUDGET && t->scope == &t->root &&
+           !t->root.err;
+}
+
+static inline int knit__coop_check(struct knit_worker *w,
+                                   const struct knit_task *t)
+{
+    if (w->coop >= KNIT_COOP_BUDGET)
         return knit__coop_yield();
     return knit__scope_err(t);
 }
@@ -428,7 +614,7 @@ void knit__handle_close(struct knit_rt *rt);
 int knit__monitor_start(struct knit_rt *rt);
 void knit__monitor_stop(struct knit_rt *rt);
 
-/* Stack overflow reporting (rt.c). */
-void knit__overflow_report(const struct knit_task *t);
+/* Stack overflow reporting (rt.c): prints and aborts. */
+_Noreturn void knit__overflow_report(const struct knit_task *t);
 
 #endif

@@ -66,10 +66,6 @@ static inline bool knit__waiter_claim(struct knit_waiter *w)
     return true;
 }
 
-/* Prepares @w for the current task. */
-void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
-                       knit_waiter_cancel_fn cancel);
-
 /*
  * Parks the current task until knit__wake(w). Returns w's result, or the
  * fired scope's error (after calling w->cancel) without parking.
@@ -77,23 +73,12 @@ void knit__waiter_init(struct knit_waiter *w, const char *what, const void *obj,
 int knit__wait(struct knit_waiter *w);
 
 /*
- * Makes @w's task runnable; knit__wait then returns @result. The caller
- * has unlinked @w and, for a waiter it did not just queue, claimed it.
+ * The hot operations are static inline in core/sched.h, which every user
+ * includes (they read the task): knit__waiter_init (prepare @w for the
+ * current task), knit__wait_checked (knit__wait for callers that checked
+ * the scope), knit__wake (make @w's task runnable), knit__wq_claim and
+ * knit__wq_wake_one.
  */
-void knit__wake(struct knit_waiter *w, int result);
-
-/*
- * Unlinks and returns the first waiter of @q that can still be claimed,
- * claimed; waiters of selects that already fired are unlinked and
- * skipped. NULL when there is none.
- */
-struct knit_waiter *knit__wq_claim(struct knit_list *q);
-
-/*
- * Claims, unlinks and wakes the first claimable waiter of @q with
- * @result; returns false when there is none.
- */
-bool knit__wq_wake_one(struct knit_list *q, int result);
 
 /* Wakes every claimable waiter on @q with @result; returns how many. */
 int knit__wq_wake_all(struct knit_list *q, int result);

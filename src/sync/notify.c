@@ -50,9 +50,19 @@ void knit__notify_enqueue(knit_notify *n, struct knit_waiter *w)
     knit_list_push_back(knit__wq_lazy(&impl(n)->waiters), &w->link);
 }
 
-static int notify_wait(knit_notify *n)
+/* Queues the running task @t on @n and parks it (no permit was stored).
+ * Out of line: the waiter record then costs the fast path nothing. */
+static KNIT_NOINLINE int notify_park(struct knit_task *t, knit_notify *n)
 {
-    struct knit_task *t = knit__task();
+    struct knit_waiter w;
+    knit__waiter_prep(&w, t, "notify", n, knit__waiter_unlink);
+    knit__notify_enqueue(n, &w);
+    /* The caller checked the scope, under the lock held since. */
+    return knit__wait_checked(&w);
+}
+
+static inline int notify_wait(struct knit_task *t, knit_notify *n)
+{
     if (knit_unlikely(!t))
         knit__panic("knit_notify_wait called outside a task");
     int err = knit__scope_err(t);
@@ -60,15 +70,26 @@ static int notify_wait(knit_notify *n)
         return err;
     if (knit__notify_try_take(n))
         return 0;
-    struct knit_waiter w;
-    knit__waiter_init(&w, "notify", n, knit__waiter_unlink);
-    knit__notify_enqueue(n, &w);
-    return knit__wait(&w);
+    return notify_park(t, n);
+}
+
+static KNIT_NOINLINE int notify_wait_locked(struct knit_worker *wk,
+                                            knit_notify *n)
+{
+    knit__lock(wk);
+    int err = notify_wait(wk ? wk->current : NULL, n);
+    knit__unlock(wk);
+    return err;
 }
 
 int knit_notify_wait(knit_notify *n)
 {
-    return KNIT_LOCKED(notify_wait(n));
+    struct knit_worker *wk = knit__worker();
+    /* One worker: no lock to take, and notify_wait's calls are tail calls
+     * (the locked case is out of line), so this saves no register. */
+    if (knit_likely(wk && !wk->shared))
+        return notify_wait(wk->current, n);
+    return notify_wait_locked(wk, n);
 }
 
 static void notify_one(knit_notify *n)
@@ -79,9 +100,19 @@ static void notify_one(knit_notify *n)
     x->permit = true;
 }
 
-void knit_notify_one(knit_notify *n)
+static KNIT_NOINLINE void notify_one_locked(knit_notify *n)
 {
     KNIT_LOCKED_VOID(notify_one(n));
+}
+
+void knit_notify_one(knit_notify *n)
+{
+    struct knit_worker *wk = knit__worker();
+    /* As in knit_notify_wait. */
+    if (knit_likely(wk && !wk->shared))
+        notify_one(n);
+    else
+        notify_one_locked(n);
 }
 
 static void notify_all(knit_notify *n)
