@@ -732,6 +732,99 @@ static int t_read(void *arg)
 }
 KT_CASE(read_succeeds_is_cancelled_and_times_out, t_read)
 
+/*
+ * Reads after a short read. On epoll a socket knit owns may then be
+ * parked on before the next read (the read would fail: the backend's
+ * "drained" hint); whatever came meanwhile must still be seen, and an
+ * end or a reset that arrived with the last data must not leave the
+ * reader parked for ever. Each read has a deadline, so a hang fails.
+ */
+struct reads {
+    int fd;
+    ssize_t r[3]; /* the results of up to three reads */
+    char got[64];
+    int nap;      /* ms to sleep between the first and second read */
+};
+
+static ssize_t read_within(int fd, void *buf, size_t n)
+{
+    knit_scope sc;
+    knit_scope_enter(&sc, knit_now() + 1000);
+    ssize_t r = knit_read(fd, buf, n);
+    int err = knit_scope_exit(&sc);
+    return err ? err : r;
+}
+
+static int reader3(void *arg)
+{
+    struct reads *x = arg;
+    x->r[0] = read_within(x->fd, x->got, sizeof(x->got));
+    if (x->nap)
+        assert_int_equal(knit_sleep(x->nap), 0);
+    x->r[1] = read_within(x->fd, x->got + 16, sizeof(x->got) - 16);
+    x->r[2] = read_within(x->fd, x->got + 32, sizeof(x->got) - 32);
+    return 0;
+}
+
+static int t_short_reads(void *arg)
+{
+    (void)arg;
+    int c, s;
+    /* Data and the end come in one wake-up of the parked reader: the
+     * short read leaves the end to read. */
+    tcp_pair(&c, &s);
+    struct reads x = {.fd = s};
+    knit_task *t = knit_spawn(reader3, &x);
+    kt_settle(); /* parked in its first read */
+    assert_int_equal(knit_write(c, "hello", 5), 5);
+    assert_int_equal(knit_shutdown(c, SHUT_WR), 0);
+    assert_int_equal(knit_join(t), 0);
+    assert_int_equal(x.r[0], 5);
+    assert_memory_equal(x.got, "hello", 5);
+    assert_int_equal(x.r[1], 0);
+    assert_int_equal(x.r[2], 0);
+    knit_close(c);
+    knit_close(s);
+    /* The same with a reset: the data, then the error. */
+    tcp_pair(&c, &s);
+    memset(&x, 0, sizeof(x));
+    x.fd = s;
+    t = knit_spawn(reader3, &x);
+    kt_settle();
+    assert_int_equal(knit_write(c, "bye", 3), 3);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    knit_close(c); /* an abortive close: RST */
+    assert_int_equal(knit_join(t), 0);
+    /* The data may be dropped with the reset; either way nothing hangs
+     * and the reset is reported. */
+    assert_true(x.r[0] == 3 || x.r[0] == -ECONNRESET);
+    assert_true(x.r[1] == -ECONNRESET || x.r[1] == 0);
+    assert_true(x.r[2] == 0 || x.r[2] == -ECONNRESET);
+    knit_close(s);
+    /* Data that comes while the reader sleeps after a short read (the
+     * loop polls meanwhile and finds no waiter) is read, not waited for. */
+    tcp_pair(&c, &s);
+    memset(&x, 0, sizeof(x));
+    x.fd = s;
+    x.nap = 10;
+    assert_int_equal(knit_write(c, "one", 3), 3);
+    t = knit_spawn(reader3, &x);
+    kt_settle(); /* read "one" (short), now asleep */
+    assert_int_equal(x.r[0], 3);
+    assert_int_equal(knit_write(c, "two", 3), 3);
+    assert_int_equal(knit_shutdown(c, SHUT_WR), 0);
+    assert_int_equal(knit_join(t), 0);
+    assert_int_equal(x.r[1], 3);
+    assert_memory_equal(x.got + 16, "two", 3);
+    assert_int_equal(x.r[2], 0);
+    knit_close(c);
+    knit_close(s);
+    return 0;
+}
+KT_CASE(reads_after_a_short_read_see_new_data_the_end_and_a_reset,
+        t_short_reads)
+
 static int t_write(void *arg)
 {
     (void)arg;
@@ -2438,6 +2531,8 @@ int main(void)
         cmocka_unit_test(accept_on_a_foreign_listener_takes_one_at_a_time),
         cmocka_unit_test(several_workers_accept_one_connection_at_a_time),
         cmocka_unit_test(ten_thousand_connections_are_held_open_at_once),
+        cmocka_unit_test(
+            reads_after_a_short_read_see_new_data_the_end_and_a_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

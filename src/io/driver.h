@@ -123,6 +123,16 @@ struct knit_io_ops {
      * (accept by yourself, then accept_arm).
      */
     int (*accept_take)(struct knit_io *io, int fd);
+    /*
+     * Optional (NULL: none), for a socket knit owns on an edge-triggered
+     * backend: read_drained marks @fd as read dry (a read came back short,
+     * so the socket held no more at that moment); any readiness event for
+     * it clears the mark. is_drained: the mark is set, so the next read
+     * would fail with EAGAIN unless it waits first. Both are hints kept
+     * by the fd's worker; an fd knit does not own never has the mark.
+     */
+    void (*read_drained)(struct knit_io *io, int fd);
+    bool (*is_drained)(struct knit_io *io, int fd);
 };
 
 struct knit_io {

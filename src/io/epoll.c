@@ -40,6 +40,17 @@ struct fd_entry {
     struct knit_list waits; /* struct knit_io_wait.fd_link */
     bool added;             /* registered with epoll_ctl(ADD) before */
     bool owned;             /* knit's socket: edge-triggered, for good */
+    /* owned: a read came back short and no event has come since, so a
+     * read now would fail (ops->read_drained). An edge that arrives
+     * later is queued in the kernel until the next epoll_wait, which
+     * clears this whether or not a task waits; so a reader that sees it
+     * set may wait first without missing data. */
+    bool drained;
+    /* The peer closed or reset (an event said RDHUP, HUP or ERR): no
+     * edge comes after that, and a read that returns the last data
+     * short leaves the end or the error still to read, so the fd is
+     * never marked drained again. */
+    bool ended;
 };
 
 struct epoll_state {
@@ -117,6 +128,8 @@ static struct fd_entry *entry(struct epoll_state *s, int fd)
         knit_list_init(&e->waits);
         e->added = false;
         e->owned = false;
+        e->drained = false;
+        e->ended = false;
         s->fds[fd] = e;
     }
     return s->fds[fd];
@@ -214,6 +227,9 @@ static void dispatch(struct epoll_state *s, int fd, uint32_t events)
         return;
     struct fd_entry *e = s->fds[fd];
     int revents = from_epoll(events);
+    e->drained = false; /* whatever came, a read may find it */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        e->ended = true;
     struct knit_list *it, *tmp;
     knit_list_for_each_safe(it, tmp, &e->waits)
     {
@@ -278,6 +294,8 @@ static void ep_forget(struct knit_io *io, int fd)
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
     e->added = false;
     e->owned = false;
+    e->drained = false;
+    e->ended = false;
 }
 
 /* @fd is a new socket of knit's: whatever its number meant before is gone
@@ -292,6 +310,22 @@ static void ep_own(struct knit_io *io, int fd)
     if (e->added || !knit_list_is_empty(&e->waits))
         ep_forget(io, fd);
     e->owned = true;
+    e->drained = false; /* a new socket under an old number */
+    e->ended = false;
+}
+
+static void ep_read_drained(struct knit_io *io, int fd)
+{
+    struct epoll_state *s = io->state;
+    struct fd_entry *e = fd >= 0 && fd < s->nfds ? s->fds[fd] : NULL;
+    if (e && e->owned && !e->ended)
+        e->drained = true;
+}
+
+static bool ep_is_drained(struct knit_io *io, int fd)
+{
+    struct epoll_state *s = io->state;
+    return fd >= 0 && fd < s->nfds && s->fds[fd] && s->fds[fd]->drained;
 }
 
 const struct knit_io_ops knit__io_epoll = {
@@ -304,4 +338,6 @@ const struct knit_io_ops knit__io_epoll = {
     .wake = ep_wake,
     .forget = ep_forget,
     .own = ep_own,
+    .read_drained = ep_read_drained,
+    .is_drained = ep_is_drained,
 };

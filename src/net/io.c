@@ -6,7 +6,9 @@
  *
  * Every call tries the system call first and parks on readiness
  * (knit_wait_fd) only when it would block, so a socket with data waiting
- * costs one system call and no epoll_ctl. The scope is checked before the
+ * costs one system call and no epoll_ctl. One exception: on epoll, a
+ * knit_read after a short read on a socket knit owns parks first when no
+ * event has come since (the try would fail; see read_ready). The scope is checked before the
  * first try: inside a fired scope a call fails at once even when data is
  * ready, the rule of every blocking call. After a wake-up the call simply
  * tries again; an error the fd reports (POLLERR, a reset) comes out of
@@ -48,12 +50,19 @@ struct io_call {
     socklen_t *fromlen;
 };
 
-/* Enters as a blocking call, then tries, parking on @events meanwhile. */
-static inline ssize_t io_retry(const char *name, struct io_call *c, int events)
+/* Enters as a blocking call, then tries, parking on @events meanwhile;
+ * @wait_first: park before the first try (it would fail). */
+static inline ssize_t io_retry(const char *name, struct io_call *c, int events,
+                               bool wait_first)
 {
     int err = knit__net_enter(name);
     if (err)
         return err;
+    if (wait_first) {
+        int ev = knit_wait_fd(c->fd, events);
+        if (ev < 0)
+            return ev;
+    }
     for (;;) {
         ssize_t r = c->attempt(c);
         if (r == -EINTR)
@@ -99,11 +108,29 @@ static bool completion_backend(void)
     return io && io->ops->submit;
 }
 
+/*
+ * A readiness backend with edge-triggered sockets (epoll): after a read
+ * that came back short, the next one would fail with EAGAIN unless data
+ * came since, which the backend knows (ops->is_drained): it parks first
+ * and saves that system call (a request/response exchange makes one per
+ * request otherwise, ~1.3 us on a VM).
+ */
+static ssize_t read_ready(struct io_call *c)
+{
+    struct knit_io *io = knit__net_io();
+    bool hints = io && io->ops->is_drained;
+    ssize_t r = io_retry("knit_read", c, POLLIN,
+                         hints && io->ops->is_drained(io, c->fd));
+    if (hints && r > 0 && (size_t)r < c->n)
+        io->ops->read_drained(io, c->fd);
+    return r;
+}
+
 ssize_t knit_read(int fd, void *buf, size_t n)
 {
     struct io_call c = {.attempt = try_read, .fd = fd, .buf = buf, .n = n};
     if (!completion_backend())
-        return io_retry("knit_read", &c, POLLIN);
+        return read_ready(&c);
     return io_complete("knit_read", &c, KNIT_IO_OP_READ, buf);
 }
 
@@ -116,7 +143,7 @@ ssize_t knit_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     struct io_call c = {
         .attempt = try_readv, .fd = fd, .iov = iov, .iovcnt = iovcnt};
-    return io_retry("knit_readv", &c, POLLIN);
+    return io_retry("knit_readv", &c, POLLIN, false);
 }
 
 /* One non-blocking write attempt; sockets never raise SIGPIPE. */
@@ -144,7 +171,7 @@ ssize_t knit_write(int fd, const void *buf, size_t n)
         if (r != -ENOTSOCK)
             return r;
     }
-    return io_retry("knit_write", &c, POLLOUT);
+    return io_retry("knit_write", &c, POLLOUT, false);
 }
 
 static ssize_t try_writev(struct io_call *c)
@@ -164,7 +191,7 @@ ssize_t knit_writev(int fd, const struct iovec *iov, int iovcnt)
 {
     struct io_call c = {
         .attempt = try_writev, .fd = fd, .iov = iov, .iovcnt = iovcnt};
-    return io_retry("knit_writev", &c, POLLOUT);
+    return io_retry("knit_writev", &c, POLLOUT, false);
 }
 
 /* ---- exact reads and whole writes --------------------------------------- */
@@ -241,7 +268,7 @@ ssize_t knit_sendto(int fd, const void *buf, size_t n,
                         .n = n,
                         .to = to,
                         .tolen = tolen};
-    return io_retry("knit_sendto", &c, POLLOUT);
+    return io_retry("knit_sendto", &c, POLLOUT, false);
 }
 
 static ssize_t try_recvfrom(struct io_call *c)
@@ -264,5 +291,5 @@ ssize_t knit_recvfrom(int fd, void *buf, size_t n,
                         .n = n,
                         .from = from,
                         .fromlen = fromlen};
-    return io_retry("knit_recvfrom", &c, POLLIN);
+    return io_retry("knit_recvfrom", &c, POLLIN, false);
 }
