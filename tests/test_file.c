@@ -140,32 +140,13 @@ static void expect_file(const char *path, const char *want, size_t wlen)
 
 /* ---- running on both backends ------------------------------------------- */
 
-static int noop(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
-static bool uring_works(void)
-{
-    static int ok = -1;
-    if (ok < 0) {
-        knit_config cfg;
-        kt_config(&cfg);
-        cfg.io = KNIT_IO_URING;
-        ok = kt_run_cfg(&cfg, noop, NULL) == 0;
-        if (!ok)
-            print_message("io_uring unavailable: its runs are skipped\n");
-    }
-    return ok;
-}
 
 /* Runs @fn on epoll, then on io_uring where it works. */
 static void run_both(knit_fn fn)
 {
     static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
     for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
-        if (ios[i] == KNIT_IO_URING && !uring_works())
+        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
             continue;
         knit_config cfg;
         kt_config(&cfg);

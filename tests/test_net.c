@@ -365,25 +365,6 @@ static void expect_fired(knit_fn fn, struct op *o)
 
 /* ---- both backends ------------------------------------------------------- */
 
-static int noop(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
-static bool uring_works(void)
-{
-    static int ok = -1;
-    if (ok < 0) {
-        knit_config cfg;
-        kt_config(&cfg);
-        cfg.io = KNIT_IO_URING;
-        ok = kt_run_cfg(&cfg, noop, NULL) == 0;
-        if (!ok)
-            print_message("io_uring unavailable: its runs are skipped\n");
-    }
-    return ok;
-}
 
 /* Runs @fn(@arg) on epoll, then on io_uring where it works, whatever
  * KNIT_IO says. */
@@ -391,7 +372,7 @@ static void run_both(knit_fn fn, void *arg)
 {
     static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
     for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
-        if (ios[i] == KNIT_IO_URING && !uring_works())
+        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
             continue;
         knit_config cfg;
         kt_config(&cfg);
@@ -1723,7 +1704,7 @@ static void accept_survives_emfile_without_spinning_on_epoll(void **state)
 static void accept_survives_emfile_without_spinning_on_io_uring(void **state)
 {
     (void)state;
-    if (!uring_works())
+    if (!kt_uring_works())
         skip();
     emfile_case(KNIT_IO_URING);
 }
@@ -2072,7 +2053,7 @@ static void a_run_ending_with_connections_queued_leaves_no_fd(void **state)
     (void)state;
     static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
     for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
-        if (ios[i] == KNIT_IO_URING && !uring_works())
+        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
             continue;
         knit_config cfg;
         kt_config(&cfg);
@@ -2226,7 +2207,7 @@ static void several_workers_accept_one_connection_at_a_time(void **state)
     (void)state;
     static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
     for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
-        if (ios[i] == KNIT_IO_URING && !uring_works())
+        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
             continue;
         knit_config cfg;
         kt_config(&cfg);

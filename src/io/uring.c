@@ -213,6 +213,23 @@ static void slot_put(struct uring_state *s, uint32_t i)
     s->free_head = i;
 }
 
+/* A free slot in *@i and a submission entry in *@e for one request;
+ * 0, -ENOMEM (no slot) or -EBUSY (the ring is wedged; the slot is
+ * given back). */
+static int slot_sqe(struct uring_state *s, uint32_t *i,
+                    struct io_uring_sqe **e)
+{
+    *i = slot_get(s);
+    if (*i == NO_SLOT)
+        return -ENOMEM;
+    *e = sqe(s);
+    if (!*e) {
+        slot_put(s, *i);
+        return -EBUSY;
+    }
+    return 0;
+}
+
 static uint64_t tag(struct uring_state *s, uint32_t i)
 {
     return (uint64_t)s->slots[i].gen << 32 | i;
@@ -348,14 +365,11 @@ static void acc_push(struct uring_state *s, struct fd_entry *fe, int v)
 static int acc_start(struct uring_state *s, struct fd_entry *fe)
 {
     struct accept_queue *q = fe->acc;
-    uint32_t i = slot_get(s);
-    if (i == NO_SLOT)
-        return -ENOMEM;
-    struct io_uring_sqe *e = sqe(s);
-    if (!e) {
-        slot_put(s, i);
-        return -EBUSY;
-    }
+    uint32_t i;
+    struct io_uring_sqe *e;
+    int err = slot_sqe(s, &i, &e);
+    if (err)
+        return err;
     s->slots[i].lis = fe;
     s->slots[i].multishot = true;
     s->slots[i].in_flight = true;
@@ -505,14 +519,11 @@ static int ur_accept_take(struct knit_io *io, int fd)
 static int arm_slot(struct uring_state *s, struct fd_entry *fe,
                     struct knit_io_wait *w, int ready)
 {
-    uint32_t i = slot_get(s);
-    if (i == NO_SLOT)
-        return -ENOMEM;
-    struct io_uring_sqe *e = sqe(s);
-    if (!e) {
-        slot_put(s, i);
-        return -EBUSY;
-    }
+    uint32_t i;
+    struct io_uring_sqe *e;
+    int err = slot_sqe(s, &i, &e);
+    if (err)
+        return err;
     s->slots[i].w = w;
     s->slots[i].ready = ready;
     s->slots[i].in_flight = true;
@@ -550,15 +561,16 @@ static int ur_submit(struct knit_io *io, struct knit_io_op *op)
     struct uring_state *s = io->state;
     if (op->opcode < KNIT_IO_OP_READ || op->opcode >= KNIT_IO_OP_COUNT)
         return -ENOSYS;
-    struct fd_entry *fe = op->fd >= 0 ? fd_entry(s, op->fd) : NULL;
-    uint32_t i = fe ? slot_get(s) : NO_SLOT;
-    if (i == NO_SLOT)
-        return op->fd < 0 ? -EBADF : -ENOMEM;
-    struct io_uring_sqe *e = sqe(s);
-    if (!e) {
-        slot_put(s, i);
-        return -EBUSY;
-    }
+    if (op->fd < 0)
+        return -EBADF;
+    struct fd_entry *fe = fd_entry(s, op->fd);
+    if (!fe)
+        return -ENOMEM;
+    uint32_t i;
+    struct io_uring_sqe *e;
+    int err = slot_sqe(s, &i, &e);
+    if (err)
+        return err;
     s->slots[i].op = op;
     s->slots[i].in_flight = true;
     switch (op->opcode) {

@@ -191,3 +191,23 @@ void kt_expect_in(const char *hay, const char *needle)
     if (!strstr(hay, needle))
         fail_msg("expected \"%s\" in:\n%s", needle, hay);
 }
+
+static int noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+bool kt_uring_works(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.io = KNIT_IO_URING;
+        ok = kt_run_cfg(&cfg, noop, NULL) == 0;
+        if (!ok)
+            print_message("io_uring unavailable: its runs are skipped\n");
+    }
+    return ok;
+}

@@ -56,6 +56,11 @@ const char *kt_run_child(const knit_config *cfg, knit_fn fn, void *arg,
  */
 const char *kt_fork_capture(void (*child)(void *), void *arg, int *status);
 
+/* Whether a runtime starts on io_uring here (asked once; the first "no"
+ * prints that io_uring runs are skipped). For suites run on both
+ * backends. */
+bool kt_uring_works(void);
+
 /* Fails the test, showing @hay, unless @needle occurs in it. */
 void kt_expect_in(const char *hay, const char *needle);
 
