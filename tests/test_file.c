@@ -140,28 +140,12 @@ static void expect_file(const char *path, const char *want, size_t wlen)
 
 /* ---- running on both backends ------------------------------------------- */
 
-
-/* Runs @fn on epoll, then on io_uring where it works. */
-static void run_both(knit_fn fn)
-{
-    static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
-    for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
-        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
-            continue;
-        knit_config cfg;
-        kt_config(&cfg);
-        cfg.io = ios[i];
-        int expect_uring = ios[i] == KNIT_IO_URING;
-        assert_int_equal(kt_run_cfg(&cfg, fn, &expect_uring), 0);
-    }
-}
-
 /* A cmocka case that runs @body on both backends. */
 #define BOTH_BACKENDS(name, body)                                              \
     static void name(void **state)                                             \
     {                                                                          \
         (void)state;                                                           \
-        run_both(body);                                                        \
+        kt_run_both(body, NULL);                                                        \
     }
 
 /* ---- round trips -------------------------------------------------------- */
@@ -169,7 +153,8 @@ static void run_both(knit_fn fn)
 static int t_round_trip(void *arg)
 {
     /* The backend asked for is the one that runs (and so reads). */
-    int uring = *(int *)arg;
+    (void)arg;
+    int uring = kt_both_io() == KNIT_IO_URING;
     assert_int_equal(knit__worker()->io.ops->submit != NULL, uring);
     char p[128];
     path_in(p, sizeof(p), "round");

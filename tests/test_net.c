@@ -365,28 +365,12 @@ static void expect_fired(knit_fn fn, struct op *o)
 
 /* ---- both backends ------------------------------------------------------- */
 
-
-/* Runs @fn(@arg) on epoll, then on io_uring where it works, whatever
- * KNIT_IO says. */
-static void run_both(knit_fn fn, void *arg)
-{
-    static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
-    for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
-        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
-            continue;
-        knit_config cfg;
-        kt_config(&cfg);
-        cfg.io = ios[i];
-        assert_int_equal(kt_run_cfg(&cfg, fn, arg), 0);
-    }
-}
-
 /* A cmocka case that runs @body on both backends. */
 #define BOTH_CASE(name, body)                                                  \
     static void name(void **state)                                             \
     {                                                                          \
         (void)state;                                                           \
-        run_both(body, NULL);                                                  \
+        kt_run_both(body, NULL);                                                  \
     }
 
 /* The calling worker's driver. */

@@ -211,3 +211,26 @@ bool kt_uring_works(void)
     }
     return ok;
 }
+
+static int both_io = KNIT_IO_AUTO;
+
+void kt_run_both(knit_fn fn, void *arg)
+{
+    static const int ios[] = {KNIT_IO_EPOLL, KNIT_IO_URING};
+    for (size_t i = 0; i < sizeof(ios) / sizeof(ios[0]); i++) {
+        if (ios[i] == KNIT_IO_URING && !kt_uring_works())
+            continue;
+        knit_config cfg;
+        kt_config(&cfg);
+        cfg.io = ios[i];
+        both_io = ios[i];
+        int r = kt_run_cfg(&cfg, fn, arg);
+        both_io = KNIT_IO_AUTO;
+        assert_int_equal(r, 0);
+    }
+}
+
+int kt_both_io(void)
+{
+    return both_io;
+}

@@ -61,6 +61,13 @@ const char *kt_fork_capture(void (*child)(void *), void *arg, int *status);
  * backends. */
 bool kt_uring_works(void);
 
+/* Runs @fn(@arg) through kt_run_cfg on epoll, then on io_uring where it
+ * works, whatever KNIT_IO says; fails the test if a run does not return
+ * 0. kt_both_io() is the backend asked for in the run under way
+ * (KNIT_IO_EPOLL or KNIT_IO_URING), KNIT_IO_AUTO outside one. */
+void kt_run_both(knit_fn fn, void *arg);
+int kt_both_io(void);
+
 /* Fails the test, showing @hay, unless @needle occurs in it. */
 void kt_expect_in(const char *hay, const char *needle);
 
