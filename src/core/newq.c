@@ -4,11 +4,16 @@
  * workers take them, and how workers go idle and are woken.
  *
  * Every worker has a newq of spawned, not yet started tasks (a FIFO under
- * the runtime lock). A spawn pushes on the spawner's own newq; a worker
- * whose run queue is empty takes from its own newq, and when that is
- * empty too, steals half of the fullest other newq (Go and tokio steal
- * half, so work spreads in O(log n) steals). A task moves between
- * workers only while it has never run: it has no stack, timer or fd yet.
+ * the runtime lock). A spawn pushes on the spawner's own newq. A worker
+ * whose run queue is empty takes a batch off its own newq onto its run
+ * queue, and when that is empty too, steals half of the fullest other
+ * newq, at most STEAL_MAX tasks, straight onto its run queue (Go and
+ * tokio steal half, so work spreads in O(log n) steals; the cap bounds
+ * the time the lock is held, since the list is walked). A task moves
+ * between workers only while it has never run: it has no stack, timer or
+ * fd yet. A task on a run queue is no longer stealable; a batch taken
+ * from one's own newq is kept small (TAKE_MAX) so that most of a burst
+ * stays where an idle worker can take it.
  *
  * Park/unpark (model-checked in tests/model/park.pml): a worker about to
  * sleep in its driver looks for work and marks itself idle in one
@@ -19,51 +24,86 @@
  * worker reaches epoll_wait.
  */
 #include <errno.h>
+#include <time.h>
 
 #include "core/remote.h"
 #include "core/sched.h"
 
-/* Moves the not-yet-started @t to @to's books (rt lock). */
-static void migrate(struct knit_task *t, struct knit_worker *to)
+/* Tasks a worker moves from its own newq to its run queue at once. */
+#define TAKE_MAX 8
+/* Tasks one steal moves at most. */
+#define STEAL_MAX 64
+/* A newq at least this long is stolen from at once... */
+#define STEAL_BURST 16
+/* ...a shorter one only once its first task has waited this long. */
+#define STEAL_DELAY_NS 500000
+
+/* Clears the idle mark of the first idle worker (rt lock) and returns
+ * it, to be signalled once the lock is let go; NULL when none is idle. */
+static struct knit_worker *claim_idle(struct knit_rt *rt)
 {
-    struct knit_worker *from = t->worker;
-    if (from == to)
-        return;
-    knit_list_remove(&t->all_link);
-    from->ntasks--;
-    from->nlive--;
-    knit_list_push_back(&to->tasks, &t->all_link);
-    to->ntasks++;
-    to->nlive++;
-    t->worker = to;
+    for (int i = 0; i < rt->nworkers && rt->nidle > 0; i++) {
+        struct knit_worker *x = &rt->workers[i];
+        if (x->idle) {
+            x->idle = false;
+            rt->nidle--;
+            return x;
+        }
+    }
+    return NULL;
 }
 
 void knit__wake_idle(struct knit_rt *rt, int n)
 {
-    for (int i = 0; i < rt->nworkers && n > 0 && rt->nidle > 0; i++) {
-        struct knit_worker *x = &rt->workers[i];
-        if (!x->idle)
-            continue;
-        x->idle = false;
-        rt->nidle--;
+    struct knit_worker *x;
+    while (n-- > 0 && (x = claim_idle(rt)) != NULL)
         x->io.ops->wake(&x->io);
-        n--;
-    }
 }
 
+/*
+ * A system call inside the lock would make every other worker wait for
+ * it, so the signal waits for the outermost unlock. A worker whose idle
+ * mark was cleared cannot miss it: its driver keeps the signal until its
+ * next poll (park/unpark above). Only a worker thread takes the lock, and
+ * no worker's driver is closed before every worker thread has left its
+ * loop, so the target is still there.
+ */
+void knit__wake_one_later(struct knit_worker *self)
+{
+    struct knit_worker *x = claim_idle(self->rt);
+    if (!x)
+        return;
+    if (knit_unlikely(self->wake_after_unlock != NULL))
+        self->wake_after_unlock->io.ops->wake(&self->wake_after_unlock->io);
+    self->wake_after_unlock = x;
+}
+
+void knit__wake_flush(struct knit_worker *w)
+{
+    struct knit_worker *x = w->wake_after_unlock;
+    w->wake_after_unlock = NULL;
+    x->io.ops->wake(&x->io);
+}
+
+/* The task struct stays on the books (tasks list) of the worker whose
+ * slab it came from; t->worker says where it will run. */
 void knit__newq_push(struct knit_task *t)
 {
     struct knit_worker *self = knit__worker();
     struct knit_worker *to = self && self->rt == t->worker->rt ? self
                                                                 : t->worker;
     knit__lock(self);
-    migrate(t, to);
+    t->worker = to;
     t->queued = true;
     t->in_newq = true;
     knit_list_push_back(&to->newq, &t->run_link);
     to->nnew++;
-    if (t->worker->rt->nidle > 0)
-        knit__wake_idle(t->worker->rt, 1);
+    if (knit_unlikely(to->rt->nidle > 0)) {
+        if (self == to)
+            knit__wake_one_later(self);
+        else
+            knit__wake_idle(to->rt, 1);
+    }
     knit__unlock(self);
 }
 
@@ -78,9 +118,32 @@ static struct knit_task *newq_pop(struct knit_worker *x)
     return t;
 }
 
-/* Moves half (rounded up) of the fullest other newq to @w's (rt lock);
- * false when every other newq is empty. */
-static bool steal_half(struct knit_worker *w)
+/* Takes @n >= 1 tasks off the front of @x's newq for @w (rt lock;
+ * x->nnew >= n): the first is returned, the others go to the back of
+ * @w's run queue. All are @w's from now on. */
+static struct knit_task *take_batch(struct knit_worker *w,
+                                    struct knit_worker *x, uint64_t n)
+{
+    struct knit_task *first = newq_pop(x);
+    first->worker = w;
+    while (--n > 0) {
+        struct knit_task *t = newq_pop(x);
+        t->worker = w;
+        t->queued = true;
+        knit_list_push_back(&w->runq, &t->run_link);
+    }
+    return first;
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The fullest newq of a worker other than @w, or NULL (rt lock). */
+static struct knit_worker *fullest_other(struct knit_worker *w)
 {
     struct knit_rt *rt = w->rt;
     struct knit_worker *victim = NULL;
@@ -89,28 +152,67 @@ static bool steal_half(struct knit_worker *w)
         if (x != w && x->nnew > 0 && (!victim || x->nnew > victim->nnew))
             victim = x;
     }
-    if (!victim)
-        return false;
-    uint64_t n = (victim->nnew + 1) / 2;
-    victim->stolen += n;
-    w->steals += n;
-    while (n-- > 0) {
-        struct knit_task *t = newq_pop(victim);
-        migrate(t, w);
-        t->queued = true;
-        t->in_newq = true;
-        knit_list_push_back(&w->newq, &t->run_link);
-        w->nnew++;
-    }
-    return true;
+    return victim;
 }
 
+/*
+ * Whether @w may steal from @victim's newq now (rt lock). A long newq,
+ * yes: a burst is shared at once. A short one only once its first task
+ * has waited STEAL_DELAY_NS there, as @w has seen it (the first look
+ * starts the wait; no clock is read on the spawn path): a few tasks
+ * spawned together that their own worker starts within microseconds
+ * (producers and the consumer of a channel) stay together instead of
+ * being pulled apart, which would turn every hand-off between them into
+ * a cross-worker wake-up; a busy worker's tasks are still taken after a
+ * short wait. Go's stealer holds back in the same way before taking a
+ * running P's runnext. The manual clock steals at once (tests).
+ */
+static bool steal_due(struct knit_worker *w, struct knit_worker *victim)
+{
+    if (victim->nnew >= STEAL_BURST || w->rt->manual)
+        return true;
+    const struct knit_task *head =
+        knit_container_of(victim->newq.next, struct knit_task, run_link);
+    int64_t now = monotonic_ns();
+    if (w->steal_seen != head->id) {
+        w->steal_seen = head->id;
+        w->steal_seen_at = now;
+        return false;
+    }
+    return now - w->steal_seen_at >= STEAL_DELAY_NS;
+}
+
+/* Takes half (rounded up, at most STEAL_MAX) of the fullest other newq
+ * for @w as take_batch does, if steal_due (rt lock); else NULL. */
+static struct knit_task *steal_half(struct knit_worker *w)
+{
+    struct knit_worker *victim = fullest_other(w);
+    if (!victim || !steal_due(w, victim))
+        return NULL;
+    uint64_t n = (victim->nnew + 1) / 2;
+    if (n > STEAL_MAX)
+        n = STEAL_MAX;
+    victim->stolen += n;
+    w->steals += n;
+    return take_batch(w, victim, n);
+}
+
+/*
+ * A task not yet started, for @w: off its own newq first, a batch of up
+ * to TAKE_MAX (a quarter of it, at least one, so that most of a burst
+ * stays stealable), else a steal. The first task is returned, the rest
+ * wait at the back of @w's run queue.
+ */
 struct knit_task *knit__newq_take(struct knit_worker *w)
 {
-    struct knit_task *t = NULL;
+    struct knit_task *t;
     knit__lock(w);
-    if (w->nnew > 0 || steal_half(w))
-        t = newq_pop(w);
+    if (w->nnew > 0) {
+        uint64_t n = (w->nnew + 3) / 4;
+        t = take_batch(w, w, n < TAKE_MAX ? n : TAKE_MAX);
+    } else {
+        t = steal_half(w);
+    }
     knit__unlock(w);
     return t;
 }
@@ -122,6 +224,16 @@ static bool any_new(const struct knit_rt *rt)
         if (rt->workers[i].nnew > 0)
             return true;
     return false;
+}
+
+/* @w has a task not yet started to take now (rt lock): one of its own,
+ * or one it may steal (steal_due). */
+static bool new_for(struct knit_worker *w)
+{
+    if (w->nnew > 0)
+        return true;
+    struct knit_worker *victim = fullest_other(w);
+    return victim && steal_due(w, victim);
 }
 
 /* The loop has something to do (rt lock): main has ended and either
@@ -137,15 +249,17 @@ static bool loop_due(const struct knit_rt *rt)
             (rt->nlive == 0 || !rt->shutdown_cancelled));
 }
 
-bool knit__idle_enter(struct knit_worker *w)
+bool knit__idle_enter(struct knit_worker *w, bool *steal_soon)
 {
     struct knit_rt *rt = w->rt;
     knit__lock(w);
-    bool work = any_new(rt) || loop_due(rt);
+    bool work = new_for(w) || loop_due(rt);
     if (!work && !w->idle) {
         w->idle = true;
         rt->nidle++;
     }
+    /* Tasks it may steal once they have waited: come back for them. */
+    *steal_soon = !work && any_new(rt);
     knit__unlock(w);
     return !work;
 }

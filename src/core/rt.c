@@ -330,7 +330,6 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     /* multi-worker: enabled. cfg.workers threads, this one is worker 0. */
     rt->nworkers = rt->cfg.workers;
     rt->shared = rt->nworkers > 1;
-    pthread_mutex_init(&rt->lock, NULL);
     rt->workers = knit__calloc((size_t)rt->nworkers, sizeof(*rt->workers));
     if (!rt->workers) {
         err = -ENOMEM;
@@ -389,7 +388,6 @@ out_fini_workers:
     for (int i = 0; i < ninit; i++)
         worker_fini(&rt->workers[i]);
     free(rt->workers);
-    pthread_mutex_destroy(&rt->lock);
 out_free_rt:
     knit__pools_fini(rt);
     free(rt);

@@ -145,19 +145,21 @@ static inline void switch_to_task(struct knit_worker *w,
     fiber_switch(from, &next->fiber, dying);
 }
 
-static void release(struct knit_worker *w, struct knit_task *t);
-
 /*
- * Frees the stack of the task that ended last (w->dead). Called wherever
- * a context resumes: a task cannot free the stack it runs on, so the next
- * context to run does it.
+ * Frees the stack of the task that ended last (w->dead_stack). Called
+ * wherever a context resumes: a task cannot free the stack it runs on, so
+ * the next context to run does it. The task struct is not touched: it was
+ * given up when the task ended (task_entry) and may be reused already.
  */
 static inline void reap_dead(struct knit_worker *w)
 {
-    struct knit_task *t = w->dead;
-    if (t) {
-        w->dead = NULL;
-        release(w, t);
+    if (w->dead_stack.lo) {
+        knit__stack_free(&w->stacks, &w->dead_stack);
+        w->dead_stack.lo = NULL;
+#ifdef KNIT_TSAN
+        __tsan_destroy_fiber(w->dead_tsan);
+        w->dead_tsan = NULL;
+#endif
     }
 }
 
@@ -233,9 +235,11 @@ KNIT_NOINLINE int knit__switch_away_locked(struct knit_worker *w,
 {
     unsigned held = w->locked;
     w->locked = 0;
-    pthread_mutex_unlock(&w->rt->lock);
+    knit__spin_unlock(&w->rt->lock);
+    if (w->wake_after_unlock)
+        knit__wake_flush(w);
     knit__switch_away(w, cur);
-    pthread_mutex_lock(&w->rt->lock);
+    knit__spin_lock(&w->rt->lock);
     w->locked = held;
     return 0;
 }
@@ -317,6 +321,37 @@ int knit_yield(void)
  */
 static void complete(struct knit_task *t, int result);
 
+/*
+ * The ended task @t is let go by its worker (rt lock): freed now if it is
+ * detached, or if its joiner came first (with several workers, one
+ * elsewhere may have given its handle back between the end and now:
+ * knit__task_free then leaves the freeing to here); else its joiner or
+ * group frees it.
+ */
+static void free_unless_held(struct knit_task *t)
+{
+    t->released = true;
+    if ((t->detached && !t->group) || t->free_after_release)
+        knit__task_free(t);
+}
+
+/*
+ * The ended task @t, which runs on its own stack, gives its stack and its
+ * struct up (rt lock): the stack goes to @w, to be freed by the next
+ * context that runs (reap_dead); the struct is freed now if nobody else
+ * will, else left to its joiner or group. After this @t is not touched.
+ */
+static void give_up(struct knit_worker *w, struct knit_task *t)
+{
+    w->dead_stack = t->stack;
+    t->stack.lo = NULL;
+#ifdef KNIT_TSAN
+    w->dead_tsan = t->fiber.tsan;
+    t->fiber.tsan = NULL;
+#endif
+    free_unless_held(t);
+}
+
 static KNIT_NORETURN void task_entry(void *arg)
 {
     struct knit_task *t = arg;
@@ -329,22 +364,29 @@ static KNIT_NORETURN void task_entry(void *arg)
     int r = knit_unlikely(t->root.err == -ECANCELED) ? -ECANCELED
                                                      : t->fn(t->arg);
     struct knit_worker *w = t->worker;
+    if (knit_unlikely(!knit__stack_bottom_ok(&t->stack)))
+        knit__overflow_report(t);
+    /* No longer running for the stall monitor before the struct may be
+     * freed (its hazard protocol in knit__task_free relies on that). */
+    publish(w, NULL);
+    /* One critical section for the end and the give-up: after it, a
+     * joiner on another worker may free @t at once, so the switch below
+     * saves this dying context in the worker's scratch fiber, not in t. */
     knit__lock(w);
     complete(t, r);
+    give_up(w, t);
     knit__unlock(w);
-    /* Whoever runs next frees the stack we are standing on: straight to
-     * the next runnable task (often the joiner complete() just woke),
-     * or to the worker loop when it is due or nothing is runnable. */
-    w->dead = t;
+    /* Straight to the next runnable task (often the joiner complete()
+     * just woke), or to the worker loop when it is due or nothing is
+     * runnable; whoever runs next frees the stack we are standing on. */
     struct knit_task *next = NULL;
     if (knit_likely((w->ticks & (KNIT_POLL_EVERY - 1)) != 0))
         next = runq_pop(w);
     if (next) {
-        switch_to_task(w, &t->fiber, next, true);
+        switch_to_task(w, &w->dead_fiber, next, true);
     } else {
         w->current = NULL;
-        publish(w, NULL);
-        fiber_switch(&t->fiber, &w->sched, true);
+        fiber_switch(&w->dead_fiber, &w->sched, true);
     }
     KNIT_UNREACHABLE();
 }
@@ -377,28 +419,20 @@ static void complete(struct knit_task *t, int result)
         knit__group_task_done(t);
 }
 
-/* Gives the stack of the ended task @t back and frees @t if nobody will.
- * Runs on the worker @t ran on (its stack is of that worker's pool). */
+/* Ends @t's life as a task that never ran on its own stack: any stack it
+ * was given goes back to @w's pool, and @t is freed if nobody will (rt
+ * lock). */
 static void release(struct knit_worker *w, struct knit_task *t)
 {
-    if (t->stack.lo) { /* blocking tasks have none */
-        if (knit_unlikely(!knit__stack_bottom_ok(&t->stack)))
-            knit__overflow_report(t);
+    if (t->stack.lo) /* blocking tasks and unstarted ones have none */
         knit__stack_free(&w->stacks, &t->stack);
-    }
     t->stack.lo = NULL;
 #ifdef KNIT_TSAN
-    if (t->fiber.tsan) /* blocking jobs have none */
+    if (t->fiber.tsan)
         __tsan_destroy_fiber(t->fiber.tsan);
     t->fiber.tsan = NULL;
 #endif
-    /* With several workers, a joiner elsewhere may have freed @t between
-     * its end and now: knit__task_free leaves that to here. */
-    knit__lock(knit__worker());
-    t->released = true;
-    if ((t->detached && !t->group) || t->free_after_release)
-        knit__task_free(t);
-    knit__unlock(knit__worker());
+    free_unless_held(t);
 }
 
 void knit__task_finish_unstarted(struct knit_task *t, int result)
@@ -566,10 +600,13 @@ static void io_poll_idle(struct knit_worker *w, int64_t timeout)
         io_poll(w, timeout);
         return;
     }
-    if (!knit__idle_enter(w)) {
+    bool steal_soon;
+    if (!knit__idle_enter(w, &steal_soon)) {
         io_poll(w, 0);
         return;
     }
+    if (steal_soon && (timeout < 0 || timeout > 1))
+        timeout = 1; /* ms: look again when those tasks may be taken */
     io_poll_leave(w, timeout, true);
 }
 

@@ -33,6 +33,7 @@
 #include "core/ctx.h"
 #include "core/list.h"
 #include "core/remote.h"
+#include "core/spin.h"
 #include "core/stack.h"
 #include "core/waitq.h"
 #include "io/driver.h"
@@ -150,10 +151,18 @@ struct knit_worker {
      * one byte of the worker it already has, not two dependent loads. */
     bool shared;
     struct knit_list runq;         /* runnable tasks, FIFO */
-    struct knit_list tasks;        /* every task struct of this worker */
-    uint64_t ntasks;               /* entries on tasks */
-    uint64_t nlive;                /* of those, not yet DONE */
-    struct knit_task *dead;        /* ended task whose stack awaits release */
+    struct knit_list tasks;        /* every task struct from its slabs */
+    /* Tasks not yet DONE. Exact with one worker; with several, counted
+     * up on a task's home and down where it ended: only rt->nlive is. */
+    uint64_t nlive;
+    /* The stack of the task that ended last, freed by the next context
+     * that runs (lo NULL: none), and the scratch context that task was
+     * switched out into (its struct may be reused at once). */
+    struct knit_stack dead_stack;
+    struct knit_fiber dead_fiber;
+#ifdef KNIT_TSAN
+    void *dead_tsan; /* the ended task's TSan fiber */
+#endif
     struct knit_wheel wheel;       /* timers */
     struct knit_io io;             /* I/O driver */
     struct knit_stack_pool stacks; /* stacks */
@@ -184,6 +193,10 @@ struct knit_worker {
     atomic_uint inbox_posters;
     /* Several workers only. */
     unsigned locked;         /* knit__lock depth of the running context */
+    /* An idle worker whose mark this one cleared under the lock: its
+     * driver is signalled at the outermost knit__unlock (no system call
+     * is made inside the lock). */
+    struct knit_worker *wake_after_unlock;
     struct knit_list newq;   /* spawned, not started, stealable (rt lock) */
     uint64_t nnew;           /* entries on newq (rt lock) */
     bool idle;               /* parked in its driver, wants a wake (rt lock) */
@@ -192,6 +205,8 @@ struct knit_worker {
     uint64_t ticks_at_idle;  /* manual clock: ticks when it last went idle */
     pthread_t thread;        /* workers 1..n-1 */
     bool thread_started;
+    uint64_t steal_seen;     /* id of the newq head it waits to steal */
+    int64_t steal_seen_at;   /* when it first saw that head (ns) */
     uint64_t steals;         /* tasks it took from others' newq */
     uint64_t stolen;         /* tasks others took from its newq */
 };
@@ -213,7 +228,7 @@ struct knit_rt {
     struct knit_worker *workers; /* cfg.workers entries */
     int nworkers;
     bool shared; /* nworkers > 1: take rt->lock (see the top) */
-    pthread_mutex_t lock; /* the runtime lock */
+    struct knit_spin lock; /* the runtime lock (core/spin.h) */
     uint64_t nlive; /* tasks not yet DONE, all workers (rt lock) */
     int nidle;      /* workers with idle set (rt lock) */
     uint64_t idle_epoch; /* manual clock: bumped by a worker that went idle
@@ -264,13 +279,19 @@ static inline struct knit_task *knit__task(void)
 static inline void knit__lock(struct knit_worker *w)
 {
     if (w && knit_unlikely(w->shared) && w->locked++ == 0)
-        pthread_mutex_lock(&w->rt->lock);
+        knit__spin_lock(&w->rt->lock);
 }
+
+/* Signals w->wake_after_unlock's driver (newq.c); lock not held. */
+void knit__wake_flush(struct knit_worker *w);
 
 static inline void knit__unlock(struct knit_worker *w)
 {
-    if (w && knit_unlikely(w->shared) && --w->locked == 0)
-        pthread_mutex_unlock(&w->rt->lock);
+    if (w && knit_unlikely(w->shared) && --w->locked == 0) {
+        knit__spin_unlock(&w->rt->lock);
+        if (knit_unlikely(w->wake_after_unlock != NULL))
+            knit__wake_flush(w);
+    }
 }
 
 /* The value of @expr, evaluated under the runtime lock: the public
@@ -567,8 +588,12 @@ void knit__cancel_all(struct knit_worker *w); /* shutdown */
 void knit__newq_push(struct knit_task *t);             /* a NEW task */
 struct knit_task *knit__newq_take(struct knit_worker *w); /* or steal */
 void knit__wake_idle(struct knit_rt *rt, int n); /* rt lock held */
-/* Marks @w idle unless there is work; false when there is. */
-bool knit__idle_enter(struct knit_worker *w);
+/* Clears one idle worker's mark for @self, signalled at its outermost
+ * knit__unlock (rt lock held). */
+void knit__wake_one_later(struct knit_worker *self);
+/* Marks @w idle unless there is work; false when there is. *steal_soon:
+ * idle, but another newq holds tasks it may steal after a short wait. */
+bool knit__idle_enter(struct knit_worker *w, bool *steal_soon);
 void knit__idle_leave(struct knit_worker *w);
 /* Manual clock: @w is idle with its next timer at @next_timer (-1:
  * none); true when the clock moved or there is work (go round again). */

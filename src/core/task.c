@@ -121,8 +121,7 @@ void knit__task_free(struct knit_task *t)
         while (atomic_load_explicit(&w->inspecting, memory_order_acquire) == t)
             sched_yield();
     }
-    knit_list_remove(&t->all_link);
-    w->ntasks--;
+    knit_list_remove(&t->all_link); /* from t->home's books */
 #ifdef KNIT_ASAN
     free(t);
 #else
@@ -167,8 +166,7 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
     knit_list_init(&t->run_link);
     knit_list_init(&t->group_link);
     knit__scope_root_init(t);
-    knit_list_push_back(&w->tasks, &t->all_link);
-    w->ntasks++;
+    knit_list_push_back(&w->tasks, &t->all_link); /* w is t->home */
     w->nlive++;
     w->rt->nlive++;
     w->rt->spawned++;
@@ -187,17 +185,22 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
     size_t size = o && o->stack_size ? o->stack_size : w->rt->cfg.stack_size;
     if (!fn || size < KNIT_STACK_MIN || size > KNIT_STACK_MAX)
         return NULL;
+    /* One critical section for the struct and the queue (the inner
+     * calls nest): a spawn takes the runtime lock once. */
+    struct knit_worker *self = knit__worker();
+    knit__lock(self);
     struct knit_task *t = knit__task_new_stackless(w, fn, arg);
-    if (!t)
-        return NULL;
-    t->stack.size = size; /* wanted; the stack comes at the first run */
-    if (o && o->name) {
-        strncpy(t->name, o->name, sizeof(t->name) - 1);
-        t->name[sizeof(t->name) - 1] = '\0';
+    if (t) {
+        t->stack.size = size; /* wanted; the stack comes at the first run */
+        if (o && o->name) {
+            strncpy(t->name, o->name, sizeof(t->name) - 1);
+            t->name[sizeof(t->name) - 1] = '\0';
+        }
+        t->lazy = o && o->lazy;
+        if (!t->lazy)
+            knit__task_enqueue_new(t);
     }
-    t->lazy = o && o->lazy;
-    if (!t->lazy)
-        knit__task_enqueue_new(t);
+    knit__unlock(self);
     return t;
 }
 

@@ -324,6 +324,7 @@ proctype worker(byte me)
 {
     byte t = NONE, x, i, k, v, lw, lj, lp;
     byte postto = NONE;
+    byte wlater = NONE; /* worker->wake_after_unlock */
     bool work, due, parked, spinw, block, moved, inflight, pl, capped;
     bool was;
 
@@ -739,8 +740,16 @@ step:
             tw[x] = me;
             newq[me]!x;
 #ifndef BUG_NO_WAKE_ON_PUSH
+            /* knit__wake_one_later: the idle mark is cleared here, the
+             * driver is signalled after the unlock (next step) */
             if
-            :: nidle > 0 -> wake_idle(1)
+            :: nidle > 0 ->
+                i = 0;
+                do
+                :: idle[i] -> idle[i] = 0; nidle--; wlater = i; break
+                :: else -> i++
+                od;
+                i = 0
             :: else -> skip
             fi;
 #endif
@@ -756,6 +765,22 @@ step:
             fi;
 #endif
             skip
+        };
+        /* knit__unlock -> knit__wake_flush: write(evfd) outside the lock */
+        atomic {
+            if
+            :: wlater != NONE ->
+#ifdef BUG_NONSTICKY_WAKE
+                if
+                :: asleep[wlater] -> evfd[wlater] = 1
+                :: else -> skip
+                fi;
+#else
+                evfd[wlater] = 1;
+#endif
+                wlater = NONE
+            :: else -> skip
+            fi
         };
         if
         :: spinw ->
