@@ -169,6 +169,74 @@ static void an_idle_worker_takes_tasks_its_peer_cannot_run(void **state)
     assert_int_equal(run_on(2, t_idle_worker_steals, NULL), 0);
 }
 
+/* ---- joins across workers ------------------------------------------------ */
+
+#define JOIN_TASKS 64
+#define JOIN_ROUNDS 40
+
+static atomic_int join_ended;
+
+static int times_seven(void *arg)
+{
+    int v = (int)(intptr_t)arg * 7;
+    atomic_fetch_add(&join_ended, 1);
+    return v;
+}
+
+/* Spawns JOIN_TASKS tasks on worker @on, lets every one end, then joins
+ * them (in reverse order) from the calling task: the joins take tasks
+ * that ended elsewhere, most without waiting, and give their structs
+ * back to the worker that allocated them. Returns the number of wrong
+ * results. */
+static int spawn_end_join(int on)
+{
+    knit_task *t[JOIN_TASKS];
+    atomic_store(&join_ended, 0);
+    for (int i = 0; i < JOIN_TASKS; i++) {
+        t[i] = knit_spawn_on(on, NULL, times_seven, (void *)(intptr_t)i);
+        if (!t[i])
+            return JOIN_TASKS;
+    }
+    while (atomic_load(&join_ended) < JOIN_TASKS)
+        knit_yield();
+    int wrong = 0;
+    for (int i = JOIN_TASKS - 1; i >= 0; i--)
+        if (knit_join(t[i]) != i * 7)
+            wrong++;
+    return wrong;
+}
+
+/* On worker 1: the same with the tasks on worker 0. */
+static int spawn_end_join_from_1(void *arg)
+{
+    (void)arg;
+    return spawn_end_join(0);
+}
+
+static int t_joins_across_workers(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < JOIN_ROUNDS; round++) {
+        /* Structs of worker 0's slabs, ended on worker 1, freed on 0. */
+        assert_int_equal(spawn_end_join(1), 0);
+        /* Structs of worker 1's slabs, ended on worker 0, freed on 1. */
+        knit_task *t = knit_spawn_on(1, NULL, spawn_end_join_from_1, NULL);
+        assert_non_null(t);
+        assert_int_equal(knit_join(t), 0);
+        /* And a plain spawn, which either worker may run. */
+        knit_task *p = knit_spawn(times_seven, (void *)(intptr_t)round);
+        assert_non_null(p);
+        assert_int_equal(knit_join(p), round * 7);
+    }
+    return 0;
+}
+
+static void joins_take_tasks_that_ended_on_another_worker(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, t_joins_across_workers, NULL), 0);
+}
+
 /* ---- cross-worker wake-ups, cancellation, shutdown ------------------------ */
 
 struct ping {
@@ -349,6 +417,7 @@ int main(void)
         cmocka_unit_test(worker_stats_come_from_that_worker),
         cmocka_unit_test(an_idle_worker_takes_tasks_its_peer_cannot_run),
         cmocka_unit_test(values_pass_between_tasks_of_two_workers),
+        cmocka_unit_test(joins_take_tasks_that_ended_on_another_worker),
         cmocka_unit_test(cancel_reaches_tasks_parked_on_other_workers),
         cmocka_unit_test(run_cancels_tasks_left_on_every_worker),
         cmocka_unit_test(a_ping_pong_pair_cannot_starve_a_third_task),

@@ -521,7 +521,7 @@ static void dump_worker(FILE *out, const struct knit_worker *w, bool only_live)
             fputs(" (a blocking job)", out);
         if (t->state == KNIT_TASK_DONE)
             fprintf(out, ", result %d, not joined", t->result);
-        fprintf(out, " [worker %d]\n", w->id);
+        fprintf(out, " [worker %d]\n", t->worker->id);
     }
 }
 

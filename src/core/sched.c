@@ -402,6 +402,15 @@ static void complete(struct knit_task *t, int result)
     t->waiter = NULL;
     w->nlive--;
     rt->nlive--;
+#ifndef KNIT_ASAN
+    /* Off its home's books, unless a group still holds it (the group's
+     * owner-exit check looks for it there): an ended joinable task is
+     * found through its handle only, and knit_join may free it without
+     * the lock. ASan builds keep it listed until it is freed, so that
+     * the runtime's end frees what nobody joined. */
+    if (!t->group)
+        knit_list_remove(&t->all_link);
+#endif
     if (t == rt->main) {
         rt->main_result = result;
         atomic_store(&rt->main_done, true);

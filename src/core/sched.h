@@ -99,29 +99,40 @@ struct knit_task {
     struct knit_fiber fiber;       /* context and stack bounds */
     struct knit_stack stack;       /* its stack, until it ends */
     struct knit_worker *worker;    /* the worker it runs on */
-    struct knit_worker *home;      /* the worker whose slab it came from */
     struct knit_list run_link;     /* on worker->runq; worker-local */
-    /* Written by its worker without the lock; kept apart from the flags
-     * below, which are written under it (a compiler may read neighbouring
-     * bytes together). */
-    bool queued; /* on a run queue or newq (run_link linked) */
+    knit_fn fn;                    /* the body */
+    /*
+     * What its end writes and its joiner reads, together in one cache
+     * line (the second, without sanitizers): a join on another worker
+     * then misses on one line, not four (bench/RESULTS.md).
+     */
+    bool queued; /* on a run queue or newq (run_link linked); its worker */
     /* enum knit_task_state. Its worker moves it between RUNNING, RUNNABLE
      * and PARKED without the lock, others look for NEW or DONE under it:
      * atomic, stored relaxed (knit__task_set_state). */
     _Atomic uint8_t state;
-    uint8_t pad_[6];
-    struct knit_list all_link;     /* on worker->tasks until freed */
-    knit_fn fn;                    /* the body */
-    void *arg;                     /* its argument */
-    int result;                    /* fn's result once DONE */
+    /* Its worker is done with it (sched.c give_up/release), stored with
+     * release order: a reader that sees it set sees the end's writes. */
+    atomic_bool released;
+    /* poke_remote is posted (written under the rt lock; read without it
+     * by knit_join's fast path, after the task's end, when it can only
+     * go from true to false). */
+    atomic_bool poke_pending;
     bool detached;                 /* freed when it ends */
     bool joined;                   /* a join has taken the result */
     bool lazy;                     /* waits for knit_task_start/join */
+    int result;                    /* fn's result once DONE */
+    /* On home->tasks while live, and after its end while a group holds
+     * it (ASan builds: until freed); rt lock. Once freed, all_link.next
+     * links it on its home's free lists. */
+    struct knit_list all_link;
+    struct knit_worker *home;      /* the worker whose slab it came from */
+    struct knit_group_impl *group; /* owning group, or NULL */
+    void *arg;                     /* its argument */
     struct knit_waiter *waiter;    /* what it is parked on, if PARKED */
     struct knit_waiter *joiner;    /* the task waiting in knit_join */
     struct knit_scope_impl *scope; /* innermost entered scope */
     struct knit_scope_impl root;   /* outermost scope; knit_cancel fires it */
-    struct knit_group_impl *group; /* owning group, or NULL */
     struct knit_list group_link;   /* on group->running or group->done */
     uint64_t group_index;          /* spawn order within its group */
     struct knit_task *group_owner; /* the task that owns @group */
@@ -135,9 +146,7 @@ struct knit_task {
     /* Several workers only. */
     struct knit_remote wake_remote; /* readies it from another worker */
     struct knit_remote poke_remote; /* "a scope of yours fired" */
-    bool poke_pending;              /* poke_remote is posted (rt lock) */
     bool free_after_poke;           /* freed while poked: the poke frees */
-    bool released;      /* its stack is given back (release, sched.c) */
     bool free_after_release; /* freed before that: release frees */
     bool in_newq;                   /* on some worker's newq (rt lock) */
     bool pinned;                    /* knit_spawn_on: never migrates */
@@ -151,7 +160,7 @@ struct knit_worker {
      * one byte of the worker it already has, not two dependent loads. */
     bool shared;
     struct knit_list runq;         /* runnable tasks, FIFO */
-    struct knit_list tasks;        /* every task struct from its slabs */
+    struct knit_list tasks;        /* tasks it spawned (all_link) */
     /* Tasks not yet DONE. Exact with one worker; with several, counted
      * up on a task's home and down where it ended: only rt->nlive is. */
     uint64_t nlive;
@@ -166,7 +175,11 @@ struct knit_worker {
     struct knit_wheel wheel;       /* timers */
     struct knit_io io;             /* I/O driver */
     struct knit_stack_pool stacks; /* stacks */
-    struct knit_task *free_tasks;  /* recycled task structs (run_link.next) */
+    /* Recycled task structs of its slabs, linked through all_link.next:
+     * its own list, touched only by its thread, and a lock-free stack
+     * other threads push on, taken whole when the own list is empty. */
+    struct knit_task *free_tasks;
+    _Atomic(struct knit_task *) free_remote;
     void *task_slabs;              /* task struct slabs (task.c) */
     int64_t now;                   /* cached clock, ms */
     int64_t last_trim;             /* when spare stacks were last trimmed */

@@ -72,13 +72,19 @@ static void slab_release(struct task_slab *slab)
 }
 #endif
 
+/* A struct for a task spawned on @w's thread (its home). */
 static struct knit_task *task_alloc(struct knit_worker *w)
 {
 #ifdef KNIT_ASAN
-    (void)w;
-    return knit__calloc(1, sizeof(struct knit_task));
+    struct knit_task *t = knit__calloc(1, sizeof(struct knit_task));
+    if (t)
+        t->home = w;
+    return t;
 #else
     struct knit_task *t = w->free_tasks;
+    if (knit_unlikely(!t)) /* the ones others gave back, all at once */
+        t = atomic_exchange_explicit(&w->free_remote, NULL,
+                                     memory_order_acquire);
     if (knit_unlikely(!t)) {
         struct task_slab *slab = slab_new();
         if (!slab)
@@ -86,29 +92,56 @@ static struct knit_task *task_alloc(struct knit_worker *w)
         slab->next = w->task_slabs;
         w->task_slabs = slab;
         for (int i = TASKS_PER_SLAB - 1; i >= 0; i--) {
-            slab->tasks[i].run_link.next = (struct knit_list *)t;
+            slab->tasks[i].all_link.next = (struct knit_list *)t;
             t = &slab->tasks[i];
         }
     }
-    w->free_tasks = (struct knit_task *)t->run_link.next;
+    w->free_tasks = (struct knit_task *)t->all_link.next;
     memset(t, 0, sizeof(*t));
     t->home = w;
+    knit_list_init(&t->all_link);
     return t;
 #endif
 }
 
-/* Frees @t's struct (rt lock). A poke still in flight frees it instead. */
+#ifndef KNIT_ASAN
+/* Gives @t back to its home's free lists: its own one from its own
+ * thread, else the lock-free stack (a push-only stack taken whole has no
+ * ABA problem). */
+static void task_give_back(struct knit_task *t)
+{
+    struct knit_worker *home = t->home;
+    if (home == knit__worker()) {
+        t->all_link.next = (struct knit_list *)home->free_tasks;
+        home->free_tasks = t;
+        return;
+    }
+    struct knit_task *head =
+        atomic_load_explicit(&home->free_remote, memory_order_relaxed);
+    do
+        t->all_link.next = (struct knit_list *)head;
+    while (!atomic_compare_exchange_weak_explicit(
+        &home->free_remote, &head, t, memory_order_release,
+        memory_order_relaxed));
+}
+#endif
+
+/* Frees @t's struct. With several workers, under the rt lock, except
+ * from knit_join's fast path (join_ready). A poke still in flight frees
+ * it instead, and so does its worker if it is not done with it yet. */
 void knit__task_free(struct knit_task *t)
 {
-    if (knit_unlikely(t->poke_pending)) {
+    if (knit_unlikely(atomic_load_explicit(&t->poke_pending,
+                                           memory_order_relaxed))) {
         t->free_after_poke = true;
         return;
     }
-    if (knit_unlikely(t->state == KNIT_TASK_DONE && !t->released)) {
+    if (knit_unlikely(t->state == KNIT_TASK_DONE &&
+                      !atomic_load_explicit(&t->released,
+                                            memory_order_acquire))) {
         t->free_after_release = true; /* its worker has not reaped it */
         return;
     }
-    struct knit_worker *w = t->worker;
     /* The stall monitor may be reading t's id and name right now (it
      * reads only a task it saw running, and t stopped running before it
      * ended): wait until it lets go. The exchange pairs with the
@@ -116,21 +149,20 @@ void knit__task_free(struct knit_task *t)
      * fences, which TSan cannot model): whichever comes second sees the
      * other's store, so either the monitor sees t no longer running or
      * this sees the monitor's hazard. */
-    if (w->rt->monitor_running) {
+    if (t->home->rt->monitor_running) {
+        struct knit_worker *w = t->worker;
         atomic_exchange(&w->inspect_order, 0);
         while (atomic_load_explicit(&w->inspecting, memory_order_acquire) == t)
             sched_yield();
     }
-    knit_list_remove(&t->all_link); /* from t->home's books */
+    knit_list_remove(&t->all_link); /* if still on its home's books */
 #ifdef KNIT_ASAN
     free(t);
 #else
     /* Back to the worker whose slab it is, not the one that ran it: a
      * worker that spawns what others run would otherwise carve slab
-     * after slab while the others' free lists grow (rt lock). */
-    struct knit_worker *home = t->home;
-    t->run_link.next = (struct knit_list *)home->free_tasks;
-    home->free_tasks = t;
+     * after slab while the others' free lists grow. */
+    task_give_back(t);
 #endif
 }
 
@@ -146,14 +178,18 @@ void knit__task_cache_fini(struct knit_worker *w)
 #endif
     w->task_slabs = NULL;
     w->free_tasks = NULL;
+    atomic_store(&w->free_remote, NULL);
 }
 
 struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
                                            void *arg)
 {
     struct knit_worker *self = knit__worker();
+    /* The struct comes from the spawning worker's slabs (only its own
+     * thread takes from them), whichever worker the task is meant for. */
+    struct knit_worker *home = self && self->rt == w->rt ? self : w;
     knit__lock(self);
-    struct knit_task *t = task_alloc(w);
+    struct knit_task *t = task_alloc(home);
     if (!t) {
         knit__unlock(self);
         return NULL;
@@ -166,8 +202,8 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
     knit_list_init(&t->run_link);
     knit_list_init(&t->group_link);
     knit__scope_root_init(t);
-    knit_list_push_back(&w->tasks, &t->all_link); /* w is t->home */
-    w->nlive++;
+    knit_list_push_back(&home->tasks, &t->all_link);
+    home->nlive++;
     w->rt->nlive++;
     w->rt->spawned++;
     knit__unlock(self);
@@ -326,8 +362,36 @@ static int join_locked(knit_task *t)
     return r;
 }
 
+/*
+ * With several workers, whether knit_join may take @t's result and free
+ * it without the runtime lock: its worker is done with it (released,
+ * acquire: its end's writes are visible), no poke is in flight (after the
+ * end none can be posted), and it is an ordinary joinable task, which
+ * complete() took off its home's books. Anything else (misuse included)
+ * goes the locked way, which also reports it.
+ */
+static inline bool join_ready(const struct knit_task *t)
+{
+#ifdef KNIT_ASAN
+    (void)t;
+    return false; /* ASan builds keep every struct listed until freed */
+#else
+    return atomic_load_explicit(&t->released, memory_order_acquire) &&
+           !atomic_load_explicit(&t->poke_pending, memory_order_relaxed) &&
+           !t->joined && !t->detached && !t->group &&
+           !knit_list_is_linked(&t->all_link);
+#endif
+}
+
 int knit_join(knit_task *t)
 {
+    struct knit_worker *w = knit__worker();
+    if (w && w->shared && w->current && join_ready(t)) {
+        int r = t->result;
+        t->joined = true;
+        knit__task_free(t);
+        return r;
+    }
     return KNIT_LOCKED(join_locked(t));
 }
 
