@@ -181,19 +181,21 @@ void knit__task_cache_fini(struct knit_worker *w)
     atomic_store(&w->free_remote, NULL);
 }
 
-struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
-                                           void *arg)
+/*
+ * A new task struct for fn(arg), to run on @w, not yet counted or listed
+ * (task_account). The struct comes from the spawning worker's slabs,
+ * which only its own thread takes from, so no lock is needed here: the
+ * memset of a struct another worker wrote last (cache misses) stays out
+ * of the runtime lock.
+ */
+static struct knit_task *task_make(struct knit_worker *w, knit_fn fn,
+                                   void *arg)
 {
     struct knit_worker *self = knit__worker();
-    /* The struct comes from the spawning worker's slabs (only its own
-     * thread takes from them), whichever worker the task is meant for. */
     struct knit_worker *home = self && self->rt == w->rt ? self : w;
-    knit__lock(self);
     struct knit_task *t = task_alloc(home);
-    if (!t) {
-        knit__unlock(self);
+    if (!t)
         return NULL;
-    }
     t->worker = w;
     t->fn = fn;
     t->arg = arg;
@@ -202,11 +204,25 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
     knit_list_init(&t->run_link);
     knit_list_init(&t->group_link);
     knit__scope_root_init(t);
+    return t;
+}
+
+/* Lists and counts the task from task_make (rt lock). */
+static void task_account(struct knit_task *t)
+{
+    struct knit_worker *home = t->home;
     knit_list_push_back(&home->tasks, &t->all_link);
     home->nlive++;
-    w->rt->nlive++;
-    w->rt->spawned++;
-    knit__unlock(self);
+    t->worker->rt->nlive++;
+    t->worker->rt->spawned++;
+}
+
+struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
+                                           void *arg)
+{
+    struct knit_task *t = task_make(w, fn, arg);
+    if (t)
+        KNIT_LOCKED_VOID(task_account(t));
     return t;
 }
 
@@ -221,21 +237,22 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
     size_t size = o && o->stack_size ? o->stack_size : w->rt->cfg.stack_size;
     if (!fn || size < KNIT_STACK_MIN || size > KNIT_STACK_MAX)
         return NULL;
-    /* One critical section for the struct and the queue (the inner
-     * calls nest): a spawn takes the runtime lock once. */
+    struct knit_task *t = task_make(w, fn, arg);
+    if (!t)
+        return NULL;
+    t->stack.size = size; /* wanted; the stack comes at the first run */
+    if (o && o->name) {
+        strncpy(t->name, o->name, sizeof(t->name) - 1);
+        t->name[sizeof(t->name) - 1] = '\0';
+    }
+    t->lazy = o && o->lazy;
+    /* One critical section for the books and the queue (the queue's
+     * own lock call nests): a spawn takes the runtime lock once. */
     struct knit_worker *self = knit__worker();
     knit__lock(self);
-    struct knit_task *t = knit__task_new_stackless(w, fn, arg);
-    if (t) {
-        t->stack.size = size; /* wanted; the stack comes at the first run */
-        if (o && o->name) {
-            strncpy(t->name, o->name, sizeof(t->name) - 1);
-            t->name[sizeof(t->name) - 1] = '\0';
-        }
-        t->lazy = o && o->lazy;
-        if (!t->lazy)
-            knit__task_enqueue_new(t);
-    }
+    task_account(t);
+    if (!t->lazy)
+        knit__task_enqueue_new(t);
     knit__unlock(self);
     return t;
 }
