@@ -12,7 +12,9 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/compiler.h"
 
@@ -46,6 +48,19 @@ static inline void *knit__malloc(size_t n)
 static inline void *knit__calloc(size_t n, size_t size)
 {
     return knit__alloc_fails() ? NULL : calloc(n, size);
+}
+
+/* knit__calloc for @n objects of @size that need @align (a power of two,
+ * a multiple of sizeof(void *)); freed with free(). */
+static inline void *knit__calloc_aligned(size_t n, size_t size, size_t align)
+{
+    if (knit__alloc_fails() || (size && n > SIZE_MAX / size))
+        return NULL;
+    size_t bytes = (n * size + align - 1) & ~(align - 1);
+    void *p = aligned_alloc(align, bytes ? bytes : align);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
 }
 
 static inline void *knit__realloc(void *p, size_t n)

@@ -304,7 +304,8 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
         return -EINVAL;
     if (knit__worker())
         return -EBUSY;
-    struct knit_rt *rt = knit__calloc(1, sizeof(*rt));
+    struct knit_rt *rt =
+        knit__calloc_aligned(1, sizeof(*rt), _Alignof(struct knit_rt));
     if (!rt)
         return -ENOMEM;
     int err;
@@ -330,7 +331,9 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     /* multi-worker: enabled. cfg.workers threads, this one is worker 0. */
     rt->nworkers = rt->cfg.workers;
     rt->shared = rt->nworkers > 1;
-    rt->workers = knit__calloc((size_t)rt->nworkers, sizeof(*rt->workers));
+    rt->workers = knit__calloc_aligned((size_t)rt->nworkers,
+                                       sizeof(*rt->workers),
+                                       _Alignof(struct knit_worker));
     if (!rt->workers) {
         err = -ENOMEM;
         goto out_free_rt;

@@ -43,6 +43,9 @@
 
 struct knit_worker;
 struct knit_rt;
+
+/* The cache line size the hot structures are laid out for. */
+#define KNIT_CACHE_LINE 64
 struct knit_pool;
 
 /* A machine context plus what the sanitizers need to know about it. */
@@ -160,7 +163,6 @@ struct knit_worker {
      * one byte of the worker it already has, not two dependent loads. */
     bool shared;
     struct knit_list runq;         /* runnable tasks, FIFO */
-    struct knit_list tasks;        /* tasks it spawned (all_link) */
     /* Tasks not yet DONE. Exact with one worker; with several, counted
      * up on a task's home and down where it ended: only rt->nlive is. */
     uint64_t nlive;
@@ -179,7 +181,6 @@ struct knit_worker {
      * its own list, touched only by its thread, and a lock-free stack
      * other threads push on, taken whole when the own list is empty. */
     struct knit_task *free_tasks;
-    _Atomic(struct knit_task *) free_remote;
     void *task_slabs;              /* task struct slabs (task.c) */
     int64_t now;                   /* cached clock, ms */
     int64_t last_trim;             /* when spare stacks were last trimmed */
@@ -198,30 +199,43 @@ struct knit_worker {
     void *altstack;                      /* sigaltstack for overflow reports */
     unsigned lifo_streak; /* consecutive knit__ready_next front pushes */
     void *signals;        /* knit_signal_wait's state (net/signal.c), or NULL */
-    /* The inbox (remote.c): a lock-free stack any thread pushes on, newest
-     * first; the worker takes all of it at once. Not NULL: requests wait. */
-    _Atomic(struct knit_remote *) inbox;
-    /* Posters inside knit__remote_post: the worker is torn down only
-     * once none is (they touch its driver after their push). */
-    atomic_uint inbox_posters;
     /* Several workers only. */
     unsigned locked;         /* knit__lock depth of the running context */
     /* An idle worker whose mark this one cleared under the lock: its
      * driver is signalled at the outermost knit__unlock (no system call
      * is made inside the lock). */
     struct knit_worker *wake_after_unlock;
-    struct knit_list newq;   /* spawned, not started, stealable (rt lock) */
-    uint64_t nnew;           /* entries on newq (rt lock) */
-    bool idle;               /* parked in its driver, wants a wake (rt lock) */
-    int64_t next_timer;      /* manual clock: its next timer when idle */
-    uint64_t idle_epoch;     /* manual clock: rt->idle_epoch at its poll */
-    uint64_t ticks_at_idle;  /* manual clock: ticks when it last went idle */
     pthread_t thread;        /* workers 1..n-1 */
     bool thread_started;
     uint64_t steal_seen;     /* id of the newq head it waits to steal */
     int64_t steal_seen_at;   /* when it first saw that head (ns) */
     uint64_t steals;         /* tasks it took from others' newq */
+
+    /*
+     * Written by other threads: each group on cache lines of its own, so
+     * that their writes do not take the lines of the fields above (the
+     * worker's own, written at every switch and lock call) from it.
+     */
+
+    /* The inbox (remote.c): a lock-free stack any thread pushes on, newest
+     * first; the worker takes all of it at once. Not NULL: requests wait. */
+    _Alignas(KNIT_CACHE_LINE) _Atomic(struct knit_remote *) inbox;
+    /* Posters inside knit__remote_post: the worker is torn down only
+     * once none is (they touch its driver after their push). */
+    atomic_uint inbox_posters;
+    /* Task structs of its slabs that other threads freed (task.c). */
+    _Atomic(struct knit_task *) free_remote;
+
+    /* Under the rt lock, by any worker. */
+    _Alignas(KNIT_CACHE_LINE) struct knit_list newq; /* spawned, not
+                                                      * started, stealable */
+    uint64_t nnew;           /* entries on newq */
     uint64_t stolen;         /* tasks others took from its newq */
+    bool idle;               /* parked in its driver, wants a wake */
+    int64_t next_timer;      /* manual clock: its next timer when idle */
+    uint64_t idle_epoch;     /* manual clock: rt->idle_epoch at its poll */
+    uint64_t ticks_at_idle;  /* manual clock: ticks when it last went idle */
+    struct knit_list tasks;  /* tasks it spawned (all_link) */
 };
 
 /* The worker's xorshift64 generator: cfg.seed fixes the sequence, hence
@@ -241,9 +255,12 @@ struct knit_rt {
     struct knit_worker *workers; /* cfg.workers entries */
     int nworkers;
     bool shared; /* nworkers > 1: take rt->lock (see the top) */
-    struct knit_spin lock; /* the runtime lock (core/spin.h) */
-    uint64_t nlive; /* tasks not yet DONE, all workers (rt lock) */
-    int nidle;      /* workers with idle set (rt lock) */
+    /* The lock and what nearly every critical section writes, on a line
+     * of their own: taking the lock brings them along. */
+    _Alignas(KNIT_CACHE_LINE) struct knit_spin lock; /* core/spin.h */
+    uint64_t nlive;   /* tasks not yet DONE, all workers (rt lock) */
+    uint64_t spawned; /* tasks spawned (rt lock) */
+    int nidle;        /* workers with idle set (rt lock) */
     uint64_t idle_epoch; /* manual clock: bumped by a worker that went idle
                           * after running tasks (rt lock) */
     struct knit_task *main; /* the first task */
@@ -254,7 +271,6 @@ struct knit_rt {
     atomic_bool abandoned;       /* cfg.shutdown_ms passed: loops stop */
     bool manual;                 /* KNIT_CLOCK_MANUAL */
     _Atomic int64_t manual_now;  /* the manual clock; written under lock */
-    uint64_t spawned;            /* tasks spawned */
     struct knit_pool *pools;     /* blocking pools, one per class */
     int blocking_inflight;       /* blocking jobs queued or running (lock) */
     atomic_uint_fast64_t stalls; /* stall reports */
