@@ -16,8 +16,12 @@
  *
  * Workers: cfg.workers threads (0 = one per core) each run tasks, with
  * their own run queue, timers and I/O driver; knit_run's thread is worker
- * 0, and main runs there. A task runs on one worker from its first run to its end; tasks not
- * yet started are taken by idle workers (steal half). Every primitive may
+ * 0, and main runs there. A task runs on one worker from its first run to
+ * its end; tasks not yet started are taken by idle workers (half of the
+ * spawner's queue, at most 64 at a time; from a queue of fewer than 16
+ * tasks only once its first one has waited 0.5 ms, so that a few tasks
+ * spawned together and started at once by their own worker stay
+ * together; use knit_spawn_on to place one). Every primitive may
  * be used between tasks of different workers. Data a program shares
  * between its tasks needs a knit_mutex (or atomics) once there are
  * several workers; with cfg.workers = 1 tasks never run at the same time.
