@@ -150,7 +150,10 @@ KNIT_API const char *knit_task_name(const knit_task *t);
 
 /**
  * knit_task_local_new() - create a task-local key.
- * @dtor: called with a task's non-NULL value when that task ends; may be NULL.
+ * @dtor: called with a task's non-NULL value when that task ends, on the
+ * task's worker as the last of its code (with several workers, at the same
+ * time as other workers' tasks: data it shares needs atomics or a lock);
+ * may be NULL.
  * Return: the key (>= 0); -EAGAIN when all KNIT_TASK_LOCALS keys are used.
  */
 KNIT_API int knit_task_local_new(void (*dtor)(void *value));

@@ -154,7 +154,7 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
             pthread_mutex_unlock(&p->lock);
             knit__lock(w);
             knit__task_set_state(t, KNIT_TASK_DONE); /* never live after all */
-            t->released = true;
+            atomic_store(&t->rel, KNIT_REL_RELEASED);
             t->worker->nlive--;
             w->rt->nlive--;
             knit__task_free(t);

@@ -20,6 +20,7 @@
  * knit__token_*) expect the lock held and do not take it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 
@@ -128,7 +129,7 @@ static int try_case(struct knit_worker *w, struct sel_case *c)
         return knit__chan_try_send(c->obj, c->data);
     case CASE_JOIN: {
         struct knit_task *t = c->obj;
-        if (t->state != KNIT_TASK_DONE)
+        if (!knit__task_ended(t))
             return -EAGAIN;
         reap_joined(t, c->data);
         return 0;
@@ -188,12 +189,9 @@ static void unregister(struct reg *r)
     case CASE_TOKEN:
         knit_list_remove(&w->link);
         break;
-    case CASE_JOIN: {
-        struct knit_task *t = r->c->obj;
-        if (t->joiner == w)
-            t->joiner = NULL;
+    case CASE_JOIN:
+        knit__join_unregister(r->c->obj, w);
         break;
-    }
     case CASE_FD:
         knit__io_wait_disarm(&r->io);
         break;
@@ -213,6 +211,10 @@ static void unregister_all(struct knit_waiter *w)
 }
 
 /* Registers case @i; 0, or an error to report as that case's result. */
+/* register_case's answer for a join case whose task has ended: not an
+ * errno, not an fd event mask. */
+#define JOIN_NOW INT_MIN
+
 static int register_case(struct knit_worker *wk, struct reg *r,
                          struct knit_sel *sel, int i)
 {
@@ -237,8 +239,9 @@ static int register_case(struct knit_worker *wk, struct reg *r,
             knit__panic("knit_case_join on task %llu, which is joined, "
                         "detached, owned by a group or already awaited",
                         (unsigned long long)t->id);
-        t->joiner = w;
         knit_task_start(t);
+        if (!knit__join_register(t, w))
+            return JOIN_NOW; /* it ended since the first pass */
         return 0;
     }
     case CASE_FD: {
@@ -295,10 +298,15 @@ static int select_impl(knit_case *cases, int n, bool biased)
         regs[i].c = sc(&cases[i]);
         int r = register_case(wk, &regs[i], &sel, i);
         if (r) {
-            /* This case completes on the spot (an fd that cannot wait):
-             * undo the registrations so far; it wins. */
+            /* This case completes on the spot (an fd that cannot wait, a
+             * task that ended since the first pass): undo the
+             * registrations so far; it wins. */
             sw.n = i;
             unregister_all(&sw.w);
+            if (r == JOIN_NOW) {
+                reap_joined(regs[i].c->obj, regs[i].c->data);
+                r = 0;
+            }
             sc(&cases[i])->result = r;
             return i;
         }

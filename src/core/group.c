@@ -267,6 +267,7 @@ void knit__group_check_owner_exit(struct knit_task *t)
             } else {
                 c->detached = true;
                 knit_cancel(c);
+                knit__task_free(c); /* by its worker, when it ends */
             }
         }
     }

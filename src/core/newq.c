@@ -217,6 +217,17 @@ struct knit_task *knit__newq_take(struct knit_worker *w)
     return t;
 }
 
+uint64_t knit__nlive(struct knit_rt *rt)
+{
+    /* Every task counted ended here was counted spawned in rt->nlive
+     * before (its spawn happened before it ran), so this never wraps;
+     * an end counted after the loop read its worker only makes it high. */
+    uint64_t ended = 0;
+    for (int i = 0; i < rt->nworkers; i++)
+        ended += atomic_load(&rt->workers[i].nended_fast);
+    return rt->nlive - ended;
+}
+
 /* Any newq holds a task (rt lock). */
 static bool any_new(const struct knit_rt *rt)
 {
@@ -239,14 +250,14 @@ static bool new_for(struct knit_worker *w)
 /* The loop has something to do (rt lock): main has ended and either
  * everything else has too or the shutdown has not been started, or the
  * shutdown deadline passed. */
-static bool loop_due(const struct knit_rt *rt)
+static bool loop_due(struct knit_rt *rt)
 {
     /* abandoned too: worker 0 wakes only the workers marked idle when it
      * gives up on the shutdown, so one about to mark itself must not
      * (found by tests/model/park.pml). */
     return atomic_load(&rt->abandoned) ||
            (atomic_load(&rt->main_done) &&
-            (rt->nlive == 0 || !rt->shutdown_cancelled));
+            (knit__nlive(rt) == 0 || !rt->shutdown_cancelled));
 }
 
 bool knit__idle_enter(struct knit_worker *w, bool *steal_soon)

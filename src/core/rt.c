@@ -260,7 +260,7 @@ static void worker_fini(struct knit_worker *w)
         struct knit_task *t =
             knit_container_of(w->tasks.next, struct knit_task, all_link);
         t->poke_pending = false;
-        t->released = true;
+        atomic_store(&t->rel, KNIT_REL_RELEASED);
         knit__task_free(t);
     }
     knit__task_cache_fini(w);
@@ -363,6 +363,7 @@ int knit_run(const knit_config *cfg_in, knit_fn main_fn, void *arg)
     knit__task_place_local(rt->main);
     /* complete() records main's result; the loop frees it on its end. */
     rt->main->detached = true;
+    rt->main->is_main = true;
     if (rt->cfg.stall_ms > 0)
         knit__monitor_start(rt);
     /* Workers that cannot start are simply not there: the others take
@@ -443,7 +444,7 @@ int knit_rt_stats(knit_stats *out)
     out->io_backend = w->io.ops->name;
     knit__lock(w);
     out->tasks_spawned = rt->spawned;
-    out->tasks_alive = rt->nlive;
+    out->tasks_alive = knit__nlive(rt);
     out->steals = w->steals;
     out->stolen = w->stolen;
     knit__unlock(w);
@@ -522,7 +523,7 @@ static void dump_worker(FILE *out, const struct knit_worker *w, bool only_live)
         }
         if (t->blocking)
             fputs(" (a blocking job)", out);
-        if (t->state == KNIT_TASK_DONE)
+        if (knit__task_ended(t))
             fprintf(out, ", result %d, not joined", t->result);
         fprintf(out, " [worker %d]\n", t->worker->id);
     }
@@ -535,7 +536,7 @@ void knit_dump(FILE *out)
         return;
     knit__lock(w);
     fprintf(out, "knit: %d worker(s), %llu live tasks, now=%lld ms, seed=%llu\n",
-            w->rt->nworkers, (unsigned long long)w->rt->nlive,
+            w->rt->nworkers, (unsigned long long)knit__nlive(w->rt),
             (long long)w->now, (unsigned long long)w->rt->cfg.seed);
     for (int i = 0; i < w->rt->nworkers; i++)
         dump_worker(out, &w->rt->workers[i], false);
@@ -547,7 +548,7 @@ void knit__dump_stuck(struct knit_rt *rt)
     fprintf(stderr,
             "knit: main returned, and %llu task(s) did not end within %d ms "
             "of being cancelled; abandoning them:\n",
-            (unsigned long long)rt->nlive, rt->cfg.shutdown_ms);
+            (unsigned long long)knit__nlive(rt), rt->cfg.shutdown_ms);
     for (int i = 0; i < rt->nworkers; i++)
         dump_worker(stderr, &rt->workers[i], true);
     fflush(stderr);

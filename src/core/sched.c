@@ -322,26 +322,10 @@ int knit_yield(void)
 static void complete(struct knit_task *t, int result);
 
 /*
- * The ended task @t is let go by its worker (rt lock): freed now if it is
- * detached, or if its joiner came first (with several workers, one
- * elsewhere may have given its handle back between the end and now:
- * knit__task_free then leaves the freeing to here); else its joiner or
- * group frees it.
+ * The ended task @t, which runs on its own stack, gives its stack up: it
+ * goes to @w, to be freed by the next context that runs (reap_dead).
  */
-static void free_unless_held(struct knit_task *t)
-{
-    t->released = true;
-    if ((t->detached && !t->group) || t->free_after_release)
-        knit__task_free(t);
-}
-
-/*
- * The ended task @t, which runs on its own stack, gives its stack and its
- * struct up (rt lock): the stack goes to @w, to be freed by the next
- * context that runs (reap_dead); the struct is freed now if nobody else
- * will, else left to its joiner or group. After this @t is not touched.
- */
-static void give_up(struct knit_worker *w, struct knit_task *t)
+static void give_up_stack(struct knit_worker *w, struct knit_task *t)
 {
     w->dead_stack = t->stack;
     t->stack.lo = NULL;
@@ -349,7 +333,50 @@ static void give_up(struct knit_worker *w, struct knit_task *t)
     w->dead_tsan = t->fiber.tsan;
     t->fiber.tsan = NULL;
 #endif
-    free_unless_held(t);
+}
+
+/*
+ * The end of an ordinary task (no group, not main) without the runtime
+ * lock, several workers. Three hand-shakes replace it:
+ *   - the count: nended_fast is bumped (seq_cst) before main_done is read
+ *     (seq_cst); main's end sets main_done before it sums the counts
+ *     (knit__nlive), so one of the two sees the other and the last end
+ *     still wakes every worker;
+ *   - the joiner: an exchange on t->jw; a joiner registered before it
+ *     (KNIT_JW_WAITING) is woken under the lock, if its join was not
+ *     cancelled meanwhile (the cancel hook clears t->joiner under it);
+ *   - the struct: knit__task_let_go, after which @t is not touched unless
+ *     it is this side's to free.
+ * A scope fired by another worker meanwhile posts a poke that finds the
+ * task DONE under the lock and does nothing (scope.c).
+ */
+static void end_unlocked(struct knit_worker *w, struct knit_task *t, int r)
+{
+    struct knit_rt *rt = w->rt;
+    knit__locals_run_dtors(t);
+    t->result = r; /* (t->waiter is NULL: it runs) */
+    knit__task_set_state(t, KNIT_TASK_DONE);
+    atomic_fetch_add(&w->nended_fast, 1);
+    bool last = atomic_load(&rt->main_done);
+    if (atomic_exchange(&t->jw, KNIT_JW_ENDED) == KNIT_JW_WAITING) {
+        knit__lock(w);
+        struct knit_waiter *j = t->joiner;
+        if (j) {
+            t->joiner = NULL;
+            if (knit__waiter_claim(j)) /* a select's join case may lose */
+                knit__wake(j, 0);
+        }
+        knit__unlock(w);
+    }
+    give_up_stack(w, t);
+    if (knit__task_let_go(t))
+        KNIT_LOCKED_VOID(knit__task_free_now(t));
+    if (last) {
+        knit__lock(w);
+        if (knit__nlive(rt) == 0)
+            knit__wake_idle(rt, rt->nworkers); /* everyone may leave now */
+        knit__unlock(w);
+    }
 }
 
 static KNIT_NORETURN void task_entry(void *arg)
@@ -369,13 +396,20 @@ static KNIT_NORETURN void task_entry(void *arg)
     /* No longer running for the stall monitor before the struct may be
      * freed (its hazard protocol in knit__task_free relies on that). */
     publish(w, NULL);
-    /* One critical section for the end and the give-up: after it, a
-     * joiner on another worker may free @t at once, so the switch below
-     * saves this dying context in the worker's scratch fiber, not in t. */
-    knit__lock(w);
-    complete(t, r);
-    give_up(w, t);
-    knit__unlock(w);
+    /* After the end, a joiner on another worker may free @t at once, so
+     * the switch below saves this dying context in the worker's scratch
+     * fiber, not in t. */
+    if (knit_likely(w->shared) && !t->group && !t->is_main &&
+        t->group_held == 0) {
+        end_unlocked(w, t, r);
+    } else {
+        knit__lock(w);
+        complete(t, r);
+        give_up_stack(w, t);
+        if (knit__task_let_go(t)) /* freed (joined, detached) already */
+            knit__task_free_now(t);
+        knit__unlock(w);
+    }
     /* Straight to the next runnable task (often the joiner complete()
      * just woke), or to the worker loop when it is due or nothing is
      * runnable; whoever runs next frees the stack we are standing on. */
@@ -400,23 +434,15 @@ static void complete(struct knit_task *t, int result)
     t->result = result;
     knit__task_set_state(t, KNIT_TASK_DONE);
     t->waiter = NULL;
+    atomic_store(&t->jw, KNIT_JW_ENDED);
     w->nlive--;
     rt->nlive--;
-#ifndef KNIT_ASAN
-    /* Off its home's books, unless a group still holds it (the group's
-     * owner-exit check looks for it there): an ended joinable task is
-     * found through its handle only, and knit_join may free it without
-     * the lock. ASan builds keep it listed until it is freed, so that
-     * the runtime's end frees what nobody joined. */
-    if (!t->group)
-        knit_list_remove(&t->all_link);
-#endif
     if (t == rt->main) {
         rt->main_result = result;
         atomic_store(&rt->main_done, true);
         rt->main = NULL; /* the struct is recycled once freed */
     }
-    if (rt->shared && rt->nlive == 0 && atomic_load(&rt->main_done))
+    if (rt->shared && atomic_load(&rt->main_done) && knit__nlive(rt) == 0)
         knit__wake_idle(rt, rt->nworkers); /* everyone may leave now */
     if (t->joiner) {
         struct knit_waiter *j = t->joiner;
@@ -441,7 +467,8 @@ static void release(struct knit_worker *w, struct knit_task *t)
         __tsan_destroy_fiber(t->fiber.tsan);
     t->fiber.tsan = NULL;
 #endif
-    free_unless_held(t);
+    if (knit__task_let_go(t)) /* freed (joined, detached) already */
+        knit__task_free_now(t);
 }
 
 void knit__task_finish_unstarted(struct knit_task *t, int result)
@@ -569,7 +596,7 @@ static bool finished(struct knit_worker *w)
     if (!rt->shared)
         return w->nlive == 0;
     knit__lock(w);
-    bool done = rt->nlive == 0;
+    bool done = knit__nlive(rt) == 0;
     knit__unlock(w);
     return done;
 }

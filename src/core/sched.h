@@ -114,19 +114,17 @@ struct knit_task {
      * and PARKED without the lock, others look for NEW or DONE under it:
      * atomic, stored relaxed (knit__task_set_state). */
     _Atomic uint8_t state;
-    /* Its worker is done with it (sched.c give_up/release), stored with
-     * release order: a reader that sees it set sees the end's writes. */
-    atomic_bool released;
-    /* poke_remote is posted (written under the rt lock; read without it
-     * by knit_join's fast path, after the task's end, when it can only
-     * go from true to false). */
-    atomic_bool poke_pending;
+    /* enum knit_rel: who frees the struct once it has ended (an exchange
+     * by each side decides, see knit__task_let_go). */
+    _Atomic uint8_t rel;
+    /* enum knit_jw: the hand-shake of a task's end with its joiner. */
+    _Atomic uint8_t jw;
+    bool poke_pending; /* poke_remote is posted (rt lock) */
     bool detached;                 /* freed when it ends */
     bool joined;                   /* a join has taken the result */
     bool lazy;                     /* waits for knit_task_start/join */
     int result;                    /* fn's result once DONE */
-    /* On home->tasks while live, and after its end while a group holds
-     * it (ASan builds: until freed); rt lock. Once freed, all_link.next
+    /* On home->tasks until freed (rt lock). Once freed, all_link.next
      * links it on its home's free lists. */
     struct knit_list all_link;
     struct knit_worker *home;      /* the worker whose slab it came from */
@@ -150,9 +148,23 @@ struct knit_task {
     struct knit_remote wake_remote; /* readies it from another worker */
     struct knit_remote poke_remote; /* "a scope of yours fired" */
     bool free_after_poke;           /* freed while poked: the poke frees */
-    bool free_after_release; /* freed before that: release frees */
     bool in_newq;                   /* on some worker's newq (rt lock) */
     bool pinned;                    /* knit_spawn_on: never migrates */
+    bool is_main;                   /* rt->main: its end ends the run */
+};
+
+/* knit_task.rel */
+enum knit_rel {
+    KNIT_REL_HELD,       /* its worker may still use it (not ended) */
+    KNIT_REL_RELEASED,   /* its worker is done with it */
+    KNIT_REL_FREE_ASKED, /* freed (joined, detached) before that */
+};
+
+/* knit_task.jw */
+enum knit_jw {
+    KNIT_JW_NONE,       /* running, nobody waits in knit_join */
+    KNIT_JW_WAITING,    /* a joiner is registered (t->joiner, rt lock) */
+    KNIT_JW_ENDED,      /* ended: a join takes the result at once */
 };
 
 struct knit_worker {
@@ -210,6 +222,10 @@ struct knit_worker {
     uint64_t steal_seen;     /* id of the newq head it waits to steal */
     int64_t steal_seen_at;   /* when it first saw that head (ns) */
     uint64_t steals;         /* tasks it took from others' newq */
+    /* Tasks that ended on it without the rt lock (task_entry's fast
+     * end); rt->nlive counts them still (knit__nlive). Written by its
+     * thread only, read by any. */
+    _Atomic uint64_t nended_fast;
 
     /*
      * Written by other threads: each group on cache lines of its own, so
@@ -657,6 +673,42 @@ static inline void knit__sigset_async(sigset_t *set)
 
 /* Restores what knit_signal_wait changed on @w's thread (net/signal.c). */
 void knit__signal_fini(struct knit_worker *w);
+
+/* Tasks not yet DONE in the whole runtime (rt lock): rt->nlive less the
+ * ends counted without the lock. Read after main_done by a fast end, it
+ * never undercounts: see task_entry. */
+uint64_t knit__nlive(struct knit_rt *rt);
+
+/*
+ * The worker lets go of the ended @t: true when whoever frees it (a
+ * join, a detach) came first, and @t is now the caller's to free
+ * (knit__task_free_now, rt lock). The exchange on both sides decides.
+ */
+static inline bool knit__task_let_go(struct knit_task *t)
+{
+    return atomic_exchange(&t->rel, KNIT_REL_RELEASED) ==
+           KNIT_REL_FREE_ASKED;
+}
+
+/*
+ * Registers the waiter @w as @t's joiner (rt lock): false when @t ended
+ * without the lock meanwhile (its result is there to take). Otherwise
+ * an end that comes now takes the lock and wakes t->joiner.
+ */
+bool knit__join_register(struct knit_task *t, struct knit_waiter *w);
+/* Undoes knit__join_register if @w is still the joiner (rt lock). */
+void knit__join_unregister(struct knit_task *t, struct knit_waiter *w);
+
+/* Whether @t has ended, with its result readable: acquire on t->jw, which
+ * an end stores after the result, with or without the rt lock. */
+static inline bool knit__task_ended(const struct knit_task *t)
+{
+    return atomic_load_explicit(&t->jw, memory_order_acquire) ==
+           KNIT_JW_ENDED;
+}
+
+/* The second half of knit__task_free: unlists and recycles @t (rt lock). */
+void knit__task_free_now(struct knit_task *t);
 
 /* Lists the tasks still live after cfg.shutdown_ms on stderr (rt lock). */
 void knit__dump_stuck(struct knit_rt *rt);

@@ -126,22 +126,21 @@ static void task_give_back(struct knit_task *t)
 }
 #endif
 
-/* Frees @t's struct. With several workers, under the rt lock, except
- * from knit_join's fast path (join_ready). A poke still in flight frees
- * it instead, and so does its worker if it is not done with it yet. */
+/* Frees @t's struct (rt lock), or leaves that to whoever comes last: a
+ * poke still in flight, or its worker if it has not let go of it. */
 void knit__task_free(struct knit_task *t)
 {
-    if (knit_unlikely(atomic_load_explicit(&t->poke_pending,
-                                           memory_order_relaxed))) {
+    if (knit_unlikely(t->poke_pending)) {
         t->free_after_poke = true;
         return;
     }
-    if (knit_unlikely(t->state == KNIT_TASK_DONE &&
-                      !atomic_load_explicit(&t->released,
-                                            memory_order_acquire))) {
-        t->free_after_release = true; /* its worker has not reaped it */
-        return;
-    }
+    if (atomic_exchange(&t->rel, KNIT_REL_FREE_ASKED) != KNIT_REL_RELEASED)
+        return; /* its worker frees it when it lets go (task_entry) */
+    knit__task_free_now(t);
+}
+
+void knit__task_free_now(struct knit_task *t)
+{
     /* The stall monitor may be reading t's id and name right now (it
      * reads only a task it saw running, and t stopped running before it
      * ended): wait until it lets go. The exchange pairs with the
@@ -155,7 +154,7 @@ void knit__task_free(struct knit_task *t)
         while (atomic_load_explicit(&w->inspecting, memory_order_acquire) == t)
             sched_yield();
     }
-    knit_list_remove(&t->all_link); /* if still on its home's books */
+    knit_list_remove(&t->all_link); /* off its home's books */
 #ifdef KNIT_ASAN
     free(t);
 #else
@@ -340,11 +339,29 @@ void knit_task_start(knit_task *t)
     knit__unlock(w);
 }
 
+void knit__join_unregister(struct knit_task *t, struct knit_waiter *w)
+{
+    if (t->joiner == w) {
+        t->joiner = NULL;
+        /* Back to none, unless the task has ended meanwhile: its end
+         * then finds no joiner under the lock and wakes nobody. */
+        uint8_t waiting = KNIT_JW_WAITING;
+        atomic_compare_exchange_strong(&t->jw, &waiting, KNIT_JW_NONE);
+    }
+}
+
 static void join_cancel(struct knit_waiter *w)
 {
-    struct knit_task *t = (struct knit_task *)w->obj;
-    if (t->joiner == w)
-        t->joiner = NULL;
+    knit__join_unregister((struct knit_task *)w->obj, w);
+}
+
+bool knit__join_register(struct knit_task *t, struct knit_waiter *w)
+{
+    uint8_t none = KNIT_JW_NONE;
+    if (!atomic_compare_exchange_strong(&t->jw, &none, KNIT_JW_WAITING))
+        return false;
+    t->joiner = w;
+    return true;
 }
 
 static int join_locked(knit_task *t)
@@ -358,7 +375,7 @@ static int join_locked(knit_task *t)
         knit__panic("knit_join called outside a task");
     if (t == self)
         knit__panic("a task cannot join itself");
-    if (t->state != KNIT_TASK_DONE) {
+    if (!knit__task_ended(t)) {
         if (t->joiner)
             knit__panic("two tasks join task %llu at once",
                         (unsigned long long)t->id);
@@ -368,10 +385,11 @@ static int join_locked(knit_task *t)
         knit_task_start(t);
         struct knit_waiter w;
         knit__waiter_init(&w, "join", t, join_cancel);
-        t->joiner = &w;
-        err = knit__wait(&w);
-        if (err)
-            return err;
+        if (knit__join_register(t, &w)) {
+            err = knit__wait(&w);
+            if (err)
+                return err;
+        }
     }
     int r = t->result;
     t->joined = true;
@@ -379,36 +397,8 @@ static int join_locked(knit_task *t)
     return r;
 }
 
-/*
- * With several workers, whether knit_join may take @t's result and free
- * it without the runtime lock: its worker is done with it (released,
- * acquire: its end's writes are visible), no poke is in flight (after the
- * end none can be posted), and it is an ordinary joinable task, which
- * complete() took off its home's books. Anything else (misuse included)
- * goes the locked way, which also reports it.
- */
-static inline bool join_ready(const struct knit_task *t)
-{
-#ifdef KNIT_ASAN
-    (void)t;
-    return false; /* ASan builds keep every struct listed until freed */
-#else
-    return atomic_load_explicit(&t->released, memory_order_acquire) &&
-           !atomic_load_explicit(&t->poke_pending, memory_order_relaxed) &&
-           !t->joined && !t->detached && !t->group &&
-           !knit_list_is_linked(&t->all_link);
-#endif
-}
-
 int knit_join(knit_task *t)
 {
-    struct knit_worker *w = knit__worker();
-    if (w && w->shared && w->current && join_ready(t)) {
-        int r = t->result;
-        t->joined = true;
-        knit__task_free(t);
-        return r;
-    }
     return KNIT_LOCKED(join_locked(t));
 }
 
@@ -418,12 +408,10 @@ static void detach_locked(knit_task *t)
         knit__panic("knit_detach on task %llu, which is joined, detached "
                     "or owned by a group",
                     (unsigned long long)t->id);
-    if (t->state == KNIT_TASK_DONE) {
-        knit__task_free(t);
-        return;
-    }
     t->detached = true;
     knit_task_start(t);
+    /* Now if it has ended, else by its worker when it does. */
+    knit__task_free(t);
 }
 
 void knit_detach(knit_task *t)

@@ -46,6 +46,9 @@
  *   -DBUG_NO_WAKE_ON_PUSH knit__newq_push does not wake an idle worker
  *   -DBUG_WAKE_IF_NONEMPTY knit__remote_post signals the driver for a push
  *                         onto a non-empty inbox instead of an empty one
+ *   -DBUG_FAST_END_NO_RECHECK a task's end without the lock (end_unlocked)
+ *                         does not look at main_done after counting itself,
+ *                         so nobody wakes the workers when it was the last
  * Variant that must still pass:
  *   -DNO_PENDING_CHECK    io_poll blocks without looking at inbox_pending
  *                         first: the eventfd alone keeps every post's wake-up
@@ -85,6 +88,10 @@
 
 byte rtl = FREE;        /* rt->lock: owner, or FREE */
 byte nlive;             /* rt->nlive (tasks not DONE, incl. the job) */
+byte nfast;             /* sum of worker->nended_fast: ends without the
+                         * lock (task_entry's end_unlocked) */
+#define NLIVE (nlive - nfast)   /* knit__nlive(rt) */
+byte jwst[NT];          /* task->jw: 0 none, 1 a joiner waits, 2 ended */
 byte nidle;             /* rt->nidle */
 bool main_done;         /* rt->main_done (atomic) */
 bool cancelled;         /* rt->shutdown_cancelled */
@@ -169,7 +176,7 @@ inline complete_count(is_main)
     :: else -> skip
     fi;
     if
-    :: nlive == 0 && main_done -> wake_idle(NW)
+    :: NLIVE == 0 && main_done -> wake_idle(NW)
     :: else -> skip
     fi
 }
@@ -202,9 +209,9 @@ inline any_new(res)
 
 /* loop_due (newq.c) */
 #if defined(ABANDON) && !defined(BUG_ABANDON_NOT_DUE)
-#define LOOP_DUE (abandoned || (main_done && (nlive == 0 || !cancelled)))
+#define LOOP_DUE (abandoned || (main_done && (NLIVE == 0 || !cancelled)))
 #else
-#define LOOP_DUE (main_done && (nlive == 0 || !cancelled))
+#define LOOP_DUE (main_done && (NLIVE == 0 || !cancelled))
 #endif
 
 /*
@@ -325,6 +332,7 @@ proctype worker(byte me)
     byte t = NONE, x, i, k, v, lw, lj, lp;
     byte postto = NONE;
     byte wlater = NONE; /* worker->wake_after_unlock */
+    bool lastm;         /* end_unlocked: main_done as it read it */
     bool work, due, parked, spinw, block, moved, inflight, pl, capped;
     bool was;
 
@@ -344,7 +352,7 @@ loop:
         :: main_done ->
             rtl == FREE;
             if
-            :: nlive == 0 -> goto exit
+            :: NLIVE == 0 -> goto exit
             :: else -> skip
             fi
         :: else -> goto poll_decide
@@ -458,7 +466,7 @@ poll_decide:
         :: main_done ->
             rtl == FREE;
             if
-            :: nlive == 0 -> goto pick
+            :: NLIVE == 0 -> goto pick
             :: else -> skip
             fi
         :: else -> skip
@@ -795,8 +803,11 @@ spinning:   atomic { ts[C] != T_NEWQ -> spinw = 0 }
             rtl == FREE ->
             pc[M] = PC_END;
             if
-            :: ts[C] == T_DONE -> goto step
-            :: else -> joiner[C] = 1; ts[M] = T_PARKED; goto switched_away
+            :: jwst[C] == 2 -> goto step     /* knit__task_ended */
+            :: else ->                        /* knit__join_register */
+                assert(jwst[C] == 0);
+                jwst[C] = 1; joiner[C] = 1; ts[M] = T_PARKED;
+                goto switched_away
             fi
         }
 #ifdef ABANDON
@@ -816,11 +827,72 @@ spinning:   atomic { ts[C] != T_NEWQ -> spinw = 0 }
             pc[t] = PC_END
         };
         goto step
-    :: pc[t] == PC_END ->
+    :: pc[t] == PC_END && t != M ->
+        /* end_unlocked (sched.c): DONE and the count without the lock
+         * (a seq_cst increment), then main_done is read (seq_cst) */
+        atomic { ts[t] = T_DONE; nfast++ };
+        lastm = main_done;
+#ifdef BUG_FAST_END_NO_RECHECK
+        lastm = 0;  /* mutant: the last end does not look at main_done */
+#endif
+        /* the joiner hand-shake: an exchange on t->jw */
+        atomic {
+            x = jwst[t]; jwst[t] = 2;
+            if
+            :: x == 1 -> skip
+            :: else -> x = 0; goto fast_last
+            fi
+        };
+        /* a joiner waits: lock, wake t->joiner if still set */
+        atomic {
+            rtl == FREE -> rtl = me;
+            x = 0;
+            postto = NONE;
+            if
+            :: joiner[t] ->
+                joiner[t] = 0;
+                if
+                :: tw[M] != me -> postto = tw[M]
+                :: else ->
+                    assert(ts[M] == T_PARKED);
+                    ts[M] = T_RUNNABLE;
+                    runq[me]!M
+                fi
+            :: else -> skip
+            fi;
+            if
+            :: postto == NONE -> rtl = FREE
+            :: else -> skip
+            fi
+        };
+        if
+        :: postto != NONE ->
+            post(postto, K_WAKE, me, was);
+            atomic { rtl = FREE; postto = NONE }
+        :: else -> skip
+        fi;
+fast_last:
+        /* main had ended when the count was read: the last end wakes
+         * every worker (lock; knit__nlive == 0 -> wake_idle) */
+        if
+        :: lastm ->
+            atomic {
+                rtl == FREE ->
+                if
+                :: NLIVE == 0 -> wake_idle(NW)
+                :: else -> skip
+                fi
+            }
+        :: else -> skip
+        fi;
+        lastm = 0;
+        goto switched_away
+    :: pc[t] == PC_END && t == M ->
         /* task_entry: lock; complete(t, r); unlock */
         atomic {
             rtl == FREE -> rtl = me;
             ts[t] = T_DONE;
+            jwst[t] = 2;
             complete_count(t == M);
             postto = NONE;
             if
@@ -880,7 +952,7 @@ proctype checker()
     :: else -> skip
     fi;
 #endif
-    assert(nlive == 0 && main_done);
+    assert(NLIVE == 0 && main_done);
     assert(ts[M] == T_DONE && ts[C] == T_DONE);
     assert(ts[L] == T_DONE || ts[L] == T_UNBORN);
     assert(job == J_DONE || job == J_NONE);

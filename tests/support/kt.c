@@ -48,7 +48,7 @@ void kt_config(knit_config *cfg)
  * Other tasks that are running or runnable (rt lock). A parked task's
  * waiter is set and cleared under the lock, held from the park until it
  * has switched away, so "t->waiter != NULL" is read safely here; so is
- * rt->nlive. A lazy NEW task has not started: nobody else writes its
+ * knit__nlive. A lazy NEW task has not started: nobody else writes its
  * state (lazy is cleared under the lock before it is queued).
  */
 static uint64_t busy_tasks(struct knit_rt *rt, const struct knit_task *self)
@@ -65,7 +65,7 @@ static uint64_t busy_tasks(struct knit_rt *rt, const struct knit_task *self)
                 waiting++;
         }
     }
-    return rt->nlive - 1 - waiting; /* live ones bar self, not waiting */
+    return knit__nlive(rt) - 1 - waiting; /* live ones bar self, not waiting */
 }
 
 void kt_settle(void)
@@ -82,7 +82,7 @@ void kt_settle(void)
 uint64_t kt_tasks_alive(void)
 {
     struct knit_rt *rt = knit__worker()->rt;
-    return KNIT_LOCKED(rt->nlive);
+    return KNIT_LOCKED(knit__nlive(rt));
 }
 
 static int kt_main(void *arg)
