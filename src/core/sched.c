@@ -370,7 +370,7 @@ static void end_unlocked(struct knit_worker *w, struct knit_task *t, int r)
     }
     give_up_stack(w, t);
     if (knit__task_let_go(t))
-        KNIT_LOCKED_VOID(knit__task_free_now(t));
+        KNIT_LOCKED_VOID(knit__task_free_let_go(t));
     if (last) {
         knit__lock(w);
         if (knit__nlive(rt) == 0)
@@ -407,7 +407,7 @@ static KNIT_NORETURN void task_entry(void *arg)
         complete(t, r);
         give_up_stack(w, t);
         if (knit__task_let_go(t)) /* freed (joined, detached) already */
-            knit__task_free_now(t);
+            knit__task_free_let_go(t);
         knit__unlock(w);
     }
     /* Straight to the next runnable task (often the joiner complete()
@@ -468,7 +468,7 @@ static void release(struct knit_worker *w, struct knit_task *t)
     t->fiber.tsan = NULL;
 #endif
     if (knit__task_let_go(t)) /* freed (joined, detached) already */
-        knit__task_free_now(t);
+        knit__task_free_let_go(t);
 }
 
 void knit__task_finish_unstarted(struct knit_task *t, int result)

@@ -682,7 +682,7 @@ uint64_t knit__nlive(struct knit_rt *rt);
 /*
  * The worker lets go of the ended @t: true when whoever frees it (a
  * join, a detach) came first, and @t is now the caller's to free
- * (knit__task_free_now, rt lock). The exchange on both sides decides.
+ * (knit__task_free_let_go, rt lock). The exchange on both sides decides.
  */
 static inline bool knit__task_let_go(struct knit_task *t)
 {
@@ -707,8 +707,9 @@ static inline bool knit__task_ended(const struct knit_task *t)
            KNIT_JW_ENDED;
 }
 
-/* The second half of knit__task_free: unlists and recycles @t (rt lock). */
-void knit__task_free_now(struct knit_task *t);
+/* Frees @t, which knit__task_let_go said is the caller's, unless a poke
+ * is still in flight: the poke frees it then (rt lock). */
+void knit__task_free_let_go(struct knit_task *t);
 
 /* Lists the tasks still live after cfg.shutdown_ms on stderr (rt lock). */
 void knit__dump_stuck(struct knit_rt *rt);

@@ -126,6 +126,8 @@ static void task_give_back(struct knit_task *t)
 }
 #endif
 
+static void task_free_now(struct knit_task *t);
+
 /* Frees @t's struct (rt lock), or leaves that to whoever comes last: a
  * poke still in flight, or its worker if it has not let go of it. */
 void knit__task_free(struct knit_task *t)
@@ -136,10 +138,20 @@ void knit__task_free(struct knit_task *t)
     }
     if (atomic_exchange(&t->rel, KNIT_REL_FREE_ASKED) != KNIT_REL_RELEASED)
         return; /* its worker frees it when it lets go (task_entry) */
-    knit__task_free_now(t);
+    task_free_now(t);
 }
 
-void knit__task_free_now(struct knit_task *t)
+void knit__task_free_let_go(struct knit_task *t)
+{
+    if (knit_unlikely(t->poke_pending)) {
+        t->free_after_poke = true; /* the poke frees it when it runs */
+        return;
+    }
+    task_free_now(t);
+}
+
+/* Unlists and recycles @t (rt lock). */
+static void task_free_now(struct knit_task *t)
 {
     /* The stall monitor may be reading t's id and name right now (it
      * reads only a task it saw running, and t stopped running before it

@@ -116,15 +116,24 @@ static void add_to_contexts(struct knit_worker *w, const sigset_t *add)
 {
     sigset_t *m = &w->sched.ctx.uc.uc_sigmask;
     sigorset(m, m, add);
-    struct knit_list *it;
-    knit_list_for_each(it, &w->tasks)
-    {
-        struct knit_task *t = knit_container_of(it, struct knit_task, all_link);
-        if (!t->blocking && t->state != KNIT_TASK_DONE) {
-            m = &t->fiber.ctx.uc.uc_sigmask;
-            sigorset(m, m, add);
+    /* Tasks are on the books of the worker that spawned them, which may
+     * be another: look at every list, under the lock, for the started
+     * tasks that run here (only this thread switches to them). */
+    knit__lock(w);
+    for (int i = 0; i < w->rt->nworkers; i++) {
+        struct knit_list *it;
+        knit_list_for_each(it, &w->rt->workers[i].tasks)
+        {
+            struct knit_task *t =
+                knit_container_of(it, struct knit_task, all_link);
+            if (t->worker == w && !t->blocking && t->stack.lo &&
+                t->state != KNIT_TASK_DONE) {
+                m = &t->fiber.ctx.uc.uc_sigmask;
+                sigorset(m, m, add);
+            }
         }
     }
+    knit__unlock(w);
 }
 #endif
 
