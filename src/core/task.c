@@ -132,13 +132,13 @@ static void task_free_now(struct knit_task *t);
  * poke still in flight, or its worker if it has not let go of it. */
 void knit__task_free(struct knit_task *t)
 {
-    if (knit_unlikely(t->poke_pending)) {
-        t->free_after_poke = true;
+    /* With a poke in flight the exchange is left to the poke's own call
+     * (free_let_go marks it); else its worker may not have let go yet,
+     * and then frees it when it does (task_entry). */
+    if (!t->poke_pending &&
+        atomic_exchange(&t->rel, KNIT_REL_FREE_ASKED) != KNIT_REL_RELEASED)
         return;
-    }
-    if (atomic_exchange(&t->rel, KNIT_REL_FREE_ASKED) != KNIT_REL_RELEASED)
-        return; /* its worker frees it when it lets go (task_entry) */
-    task_free_now(t);
+    knit__task_free_let_go(t);
 }
 
 void knit__task_free_let_go(struct knit_task *t)
