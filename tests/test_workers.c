@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Several workers: placement (knit_spawn_on), stealing of tasks not yet
- * started, cross-worker wake-ups, cancellation across workers, shutdown
+ * started, spawn rings (bursts, cancels before the start, pokes that
+ * outlive a join), cross-worker wake-ups, cancellation across workers, shutdown
  * with tasks left on other workers, per-worker statistics; and the
  * fairness bound of one worker's run queue.
  */
@@ -237,6 +238,146 @@ static void joins_take_tasks_that_ended_on_another_worker(void **state)
     assert_int_equal(run_on(2, t_joins_across_workers, NULL), 0);
 }
 
+/* ---- spawn rings ---------------------------------------------------------- */
+
+#define BURST 3000 /* past the first ring buffer (256): it grows */
+
+static atomic_int burst_ran[BURST];
+
+static int burst_body(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    atomic_fetch_add(&burst_ran[i], 1);
+    return i;
+}
+
+static int t_burst(void *arg)
+{
+    (void)arg;
+    static knit_task *t[BURST];
+    knit_stats s0, s1;
+    knit_rt_stats(&s0);
+    for (int i = 0; i < BURST; i++) {
+        atomic_store(&burst_ran[i], 0);
+        t[i] = knit_spawn(burst_body, (void *)(intptr_t)i);
+        assert_non_null(t[i]);
+    }
+    knit_rt_stats(&s1);
+    assert_int_equal(s1.tasks_spawned - s0.tasks_spawned, BURST);
+    for (int i = 0; i < BURST; i++)
+        assert_int_equal(knit_join(t[i]), i);
+    for (int i = 0; i < BURST; i++)
+        assert_int_equal(atomic_load(&burst_ran[i]), 1);
+    assert_int_equal(kt_tasks_alive(), 1); /* main */
+    return 0;
+}
+
+static void a_burst_past_the_ring_runs_every_task_once(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, t_burst, NULL), 0);
+    assert_int_equal(run_on(4, t_burst, NULL), 0);
+}
+
+#define UNSTARTED 200
+
+static atomic_bool unstarted_ran[UNSTARTED];
+static atomic_int holders;        /* hold() tasks running */
+static atomic_bool holders_go;    /* they may return */
+
+static int mark_ran(void *arg)
+{
+    atomic_store(&unstarted_ran[(intptr_t)arg], true);
+    return 0;
+}
+
+/* Keeps its worker without yielding until holders_go: it can take
+ * nothing off a ring meanwhile. */
+static int hold(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&holders, 1);
+    while (!atomic_load(&holders_go))
+        ;
+    return 0;
+}
+
+/* Tasks cancelled while they wait on main's spawn ring, which nobody
+ * can take from (worker 0 runs main, every other worker a hold()): each
+ * ends with -ECANCELED once taken, and its body never runs. */
+static int t_cancel_unstarted(void *arg)
+{
+    int workers = (int)(intptr_t)arg;
+    knit_task *h[8];
+    atomic_store(&holders, 0);
+    atomic_store(&holders_go, false);
+    for (int w = 1; w < workers; w++)
+        h[w] = knit_spawn_on(w, NULL, hold, NULL);
+    while (atomic_load(&holders) < workers - 1)
+        knit_yield();
+    knit_task *t[UNSTARTED];
+    for (int i = 0; i < UNSTARTED; i++) {
+        atomic_store(&unstarted_ran[i], false);
+        t[i] = knit_spawn(mark_ran, (void *)(intptr_t)i);
+    }
+    for (int i = 0; i < UNSTARTED; i++)
+        knit_cancel(t[i]);
+    atomic_store(&holders_go, true);
+    for (int i = 0; i < UNSTARTED; i++) {
+        assert_int_equal(knit_join(t[i]), -ECANCELED);
+        assert_false(atomic_load(&unstarted_ran[i]));
+    }
+    for (int w = 1; w < workers; w++)
+        assert_int_equal(knit_join(h[w]), 0);
+    return 0;
+}
+
+static void cancelled_unstarted_tasks_never_run(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, t_cancel_unstarted, (void *)2), 0);
+    assert_int_equal(run_on(4, t_cancel_unstarted, (void *)4), 0);
+}
+
+#define POKE_ROUNDS 200
+
+static atomic_bool spinner_started;
+
+static int spin_until_cancelled(void *arg)
+{
+    (void)arg;
+    atomic_store(&spinner_started, true);
+    int err;
+    while ((err = knit_yield()) == 0)
+        ;
+    return err;
+}
+
+/* A cancel from worker 0 pokes the task on worker 1 through its inbox;
+ * the task may end (at its next yield) and be joined before the poke
+ * runs. The poke holds its own reference, so the struct outlives it
+ * (ASan: no use after free). */
+static int t_poke_then_join(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < POKE_ROUNDS; round++) {
+        atomic_store(&spinner_started, false);
+        knit_task *t = knit_spawn_on(1, NULL, spin_until_cancelled, NULL);
+        assert_non_null(t);
+        while (!atomic_load(&spinner_started))
+            knit_yield();
+        knit_cancel(t);
+        assert_int_equal(knit_join(t), -ECANCELED);
+    }
+    return 0;
+}
+
+static void a_poke_in_flight_outlives_the_join(void **state)
+{
+    (void)state;
+    assert_int_equal(run_on(2, t_poke_then_join, NULL), 0);
+}
+
 /* ---- cross-worker wake-ups, cancellation, shutdown ------------------------ */
 
 struct ping {
@@ -418,6 +559,9 @@ int main(void)
         cmocka_unit_test(an_idle_worker_takes_tasks_its_peer_cannot_run),
         cmocka_unit_test(values_pass_between_tasks_of_two_workers),
         cmocka_unit_test(joins_take_tasks_that_ended_on_another_worker),
+        cmocka_unit_test(a_burst_past_the_ring_runs_every_task_once),
+        cmocka_unit_test(cancelled_unstarted_tasks_never_run),
+        cmocka_unit_test(a_poke_in_flight_outlives_the_join),
         cmocka_unit_test(cancel_reaches_tasks_parked_on_other_workers),
         cmocka_unit_test(run_cancels_tasks_left_on_every_worker),
         cmocka_unit_test(a_ping_pong_pair_cannot_starve_a_third_task),

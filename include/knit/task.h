@@ -125,7 +125,9 @@ KNIT_API void knit_detach(knit_task *t);
 /*
  * Cancels @t's root scope: its blocking calls return -ECANCELED from now on
  * (shielded scopes excepted). A task that has not started never runs and
- * ends with -ECANCELED. Cancelling a finished task does nothing.
+ * ends with -ECANCELED: at once, or with several workers when a worker
+ * takes it off its spawner's queue (the queues are drained promptly; a
+ * join waits until then). Cancelling a finished task does nothing.
  */
 KNIT_API void knit_cancel(knit_task *t);
 

@@ -154,10 +154,9 @@ struct knit_task *knit__spawn_blocking_in(enum knit_pool_class cls, knit_fn fn,
             pthread_mutex_unlock(&p->lock);
             knit__lock(w);
             knit__task_set_state(t, KNIT_TASK_DONE); /* never live after all */
-            atomic_store(&t->rel, KNIT_REL_RELEASED);
-            t->worker->nlive--;
-            w->rt->nlive--;
-            knit__task_free(t);
+            knit__count_end(w);
+            knit__task_unref(t); /* its worker's reference */
+            knit__task_unref(t); /* and the handle's: none is returned */
             knit__unlock(w);
             return NULL;
         }

@@ -116,7 +116,7 @@ static void reap_joined(struct knit_task *t, int *out)
     if (out)
         *out = t->result;
     t->joined = true;
-    knit__task_free(t);
+    knit__task_unref(t);
 }
 
 /* Completes @c now if it can: its result, or -EAGAIN. */

@@ -123,7 +123,7 @@ static int reap(struct knit_group_impl *x, struct knit_task *t)
     knit_list_remove(&t->group_link);
     x->ndone--;
     t->group = NULL;
-    knit__task_free(t);
+    knit__task_unref(t);
     x->owner->group_held--;
     return r;
 }
@@ -230,6 +230,7 @@ void knit__group_check_owner_exit(struct knit_task *t)
     size_t running = 0, done = 0;
     struct knit_list *it, *tmp;
     for (int i = 0; i < rt->nworkers; i++) {
+        knit__books_lock(&rt->workers[i]);
         knit_list_for_each(it, &rt->workers[i].tasks)
         {
             struct knit_task *c =
@@ -241,6 +242,7 @@ void knit__group_check_owner_exit(struct knit_task *t)
                     running++;
             }
         }
+        knit__books_unlock(&rt->workers[i]);
     }
     fprintf(stderr,
             "knit: task %llu (\"%s\") returned while its group still holds "
@@ -253,6 +255,7 @@ void knit__group_check_owner_exit(struct knit_task *t)
     /* Release builds: the group's memory went away with the owner's
      * stack, so cut the children loose: cancelled and detached. */
     for (int i = 0; i < rt->nworkers; i++) {
+        knit__books_lock(&rt->workers[i]);
         knit_list_for_each_safe(it, tmp, &rt->workers[i].tasks)
         {
             struct knit_task *c =
@@ -263,13 +266,14 @@ void knit__group_check_owner_exit(struct knit_task *t)
             c->group_owner = NULL;
             knit_list_init(&c->group_link);
             if (c->state == KNIT_TASK_DONE) {
-                knit__task_free(c);
+                knit__task_unref(c);
             } else {
                 c->detached = true;
                 knit_cancel(c);
-                knit__task_free(c); /* by its worker, when it ends */
+                knit__task_unref(c); /* by its worker, when it ends */
             }
         }
+        knit__books_unlock(&rt->workers[i]);
     }
     t->group_held = 0;
 }

@@ -8,7 +8,7 @@
  * publish() in sched.c). The report is made once per stall episode.
  * The report reads the task's id and name from its struct, which the
  * worker may free and reuse the moment the stall ends; w->inspecting is a
- * hazard pointer that makes knit__task_free wait while the monitor reads.
+ * hazard pointer that makes freeing a task struct wait while the monitor reads.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -49,7 +49,7 @@ static void check(struct knit_rt *rt, struct knit_worker *w, struct watch *s,
     int64_t held = now - s->since;
     if (held < rt->cfg.stall_ms || s->reported)
         return;
-    /* Announce the read, then check t still runs (see knit__task_free). */
+    /* Announce the read, then check t still runs (see task_free_now in task.c). */
     atomic_store_explicit(&w->inspecting, t, memory_order_relaxed);
     atomic_exchange(&w->inspect_order, 0);
     bool still = atomic_load_explicit(&w->running, memory_order_relaxed) == t &&

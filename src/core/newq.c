@@ -3,28 +3,37 @@
  * Several workers: where tasks that have not started yet wait, how idle
  * workers take them, and how workers go idle and are woken.
  *
- * Every worker has a newq of spawned, not yet started tasks (a FIFO under
- * the runtime lock). A spawn pushes on the spawner's own newq. A worker
- * whose run queue is empty takes a batch off its own newq onto its run
- * queue, and when that is empty too, steals half of the fullest other
- * newq, at most STEAL_MAX tasks, straight onto its run queue (Go and
- * tokio steal half, so work spreads in O(log n) steals; the cap bounds
- * the time the lock is held, since the list is walked). A task moves
- * between workers only while it has never run: it has no stack, timer or
- * fd yet. A task on a run queue is no longer stealable; a batch taken
- * from one's own newq is kept small (TAKE_MAX) so that most of a burst
- * stays where an idle worker can take it.
+ * Spawned tasks that have not started yet wait in two places. A task a
+ * worker's own thread spawns goes on that worker's spawn ring (ring.h),
+ * with no lock; a task spawned from outside (another runtime's thread,
+ * knit_run's main) or when the ring cannot grow goes on the worker's
+ * newq, a FIFO under the runtime lock (the inject queue). A worker whose
+ * run queue is empty takes a batch off its own ring, else its own newq,
+ * and when both are empty steals half of the fullest other newq or ring,
+ * at most STEAL_MAX tasks, straight onto its run queue (Go and tokio
+ * steal half, so work spreads in O(log n) steals). Every KNIT_POLL_EVERY
+ * switches the newq goes first, so the ring cannot starve it. A task
+ * moves between workers only while it has never run: it has no stack,
+ * timer or fd yet. A task on a run queue is no longer stealable; a batch
+ * taken from one's own queue is kept small (TAKE_MAX) so that most of a
+ * burst stays where an idle worker can take it.
  *
  * Park/unpark (model-checked in tests/model/park.pml): a worker about to
- * sleep in its driver looks for work and marks itself idle in one
- * critical section; whoever makes work (a push on a newq, the last task
- * ending) clears the idle mark of a worker and signals its driver in
- * another. Either the pusher sees the mark, or the worker sees the work:
- * no wake-up is lost. The driver's eventfd keeps a signal made before the
- * worker reaches epoll_wait.
+ * sleep in its driver marks itself idle (rt->nidle, seq_cst) and then
+ * looks for work, under the runtime lock; a spawn pushes on its ring
+ * (the tail stored seq_cst) and then reads rt->nidle, and if a worker is
+ * idle, clears its mark and signals its driver under the lock. Either the
+ * spawner sees the mark, or the worker sees the task: no wake-up is lost.
+ * A spawn signals only when its push made the ring non-empty or
+ * STEAL_BURST long (or on the manual clock): an idle worker that saw
+ * fewer tasks is coming back for them anyway (steal_soon). The last task
+ * ending wakes every idle worker. The driver's eventfd keeps a signal
+ * made before the worker reaches epoll_wait.
  */
 #include <errno.h>
 #include <time.h>
+
+#include "core/ring.h"
 
 #include "core/remote.h"
 #include "core/sched.h"
@@ -46,7 +55,7 @@ static struct knit_worker *claim_idle(struct knit_rt *rt)
         struct knit_worker *x = &rt->workers[i];
         if (x->idle) {
             x->idle = false;
-            rt->nidle--;
+            atomic_fetch_sub(&rt->nidle, 1);
             return x;
         }
     }
@@ -85,25 +94,55 @@ void knit__wake_flush(struct knit_worker *w)
     x->io.ops->wake(&x->io);
 }
 
-/* The task struct stays on the books (tasks list) of the worker whose
- * slab it came from; t->worker says where it will run. */
-void knit__newq_push(struct knit_task *t)
+/* Pushes @t on @to's newq (rt lock), waking an idle worker for it. */
+static void newq_push_locked(struct knit_worker *self, struct knit_worker *to,
+                             struct knit_task *t)
 {
-    struct knit_worker *self = knit__worker();
-    struct knit_worker *to = self && self->rt == t->worker->rt ? self
-                                                                : t->worker;
-    knit__lock(self);
-    t->worker = to;
     t->queued = true;
     t->in_newq = true;
     knit_list_push_back(&to->newq, &t->run_link);
-    to->nnew++;
-    if (knit_unlikely(to->rt->nidle > 0)) {
+    atomic_fetch_add_explicit(&to->nnew, 1, memory_order_relaxed);
+    if (knit_unlikely(atomic_load(&to->rt->nidle) > 0)) {
         if (self == to)
             knit__wake_one_later(self);
         else
             knit__wake_idle(to->rt, 1);
     }
+}
+
+/* After a push on @self's ring: an idle worker is woken if the ring
+ * became non-empty or STEAL_BURST long (see the top). */
+static void ring_pushed(struct knit_worker *self)
+{
+    struct knit_rt *rt = self->rt;
+    if (knit_likely(atomic_load(&rt->nidle) == 0)) /* seq_cst: see top */
+        return;
+    uint64_t len = knit__ring_len(&self->ring);
+    if (len != 1 && len != STEAL_BURST && !rt->manual)
+        return;
+    knit__lock(self);
+    knit__wake_one_later(self);
+    knit__unlock(self);
+}
+
+/* The task struct stays on the books of the worker whose slab it came
+ * from; t->worker says where it will run. */
+void knit__newq_push(struct knit_task *t)
+{
+    struct knit_worker *self = knit__worker();
+    if (self && self->rt == t->worker->rt) {
+        t->worker = self;
+        if (knit_likely(knit__ring_push(&self->ring, t))) {
+            ring_pushed(self);
+            return;
+        }
+        /* The ring could not grow: the newq takes it. */
+    }
+    struct knit_worker *to = self && self->rt == t->worker->rt ? self
+                                                                : t->worker;
+    knit__lock(self);
+    t->worker = to;
+    newq_push_locked(self, to, t);
     knit__unlock(self);
 }
 
@@ -112,10 +151,25 @@ static struct knit_task *newq_pop(struct knit_worker *x)
 {
     struct knit_list *n = knit_list_pop_front(&x->newq);
     struct knit_task *t = knit_container_of(n, struct knit_task, run_link);
-    x->nnew--;
+    atomic_fetch_sub_explicit(&x->nnew, 1, memory_order_relaxed);
     t->queued = false;
     t->in_newq = false;
     return t;
+}
+
+/* Makes @t, just taken off a newq or ring, @w's: it runs there. Stored
+ * atomically: a dump may read it meanwhile (knit__task_worker_peek). */
+static void adopt(struct knit_worker *w, struct knit_task *t)
+{
+    __atomic_store_n(&t->worker, w, __ATOMIC_RELAXED);
+}
+
+/* @t, taken for @w, waits at the back of @w's run queue. */
+static void adopt_queued(struct knit_worker *w, struct knit_task *t)
+{
+    adopt(w, t);
+    t->queued = true;
+    knit_list_push_back(&w->runq, &t->run_link);
 }
 
 /* Takes @n >= 1 tasks off the front of @x's newq for @w (rt lock;
@@ -125,14 +179,30 @@ static struct knit_task *take_batch(struct knit_worker *w,
                                     struct knit_worker *x, uint64_t n)
 {
     struct knit_task *first = newq_pop(x);
-    first->worker = w;
-    while (--n > 0) {
-        struct knit_task *t = newq_pop(x);
-        t->worker = w;
-        t->queued = true;
-        knit_list_push_back(&w->runq, &t->run_link);
-    }
+    adopt(w, first);
+    while (--n > 0)
+        adopt_queued(w, newq_pop(x));
     return first;
+}
+
+/* Takes a batch off @x's ring for @w as take_batch does, a @div-th of
+ * it, at most @max (<= STEAL_MAX); NULL when it was empty. */
+static struct knit_task *ring_batch(struct knit_worker *w,
+                                    struct knit_worker *x, unsigned div,
+                                    unsigned max)
+{
+    struct knit_task *got[STEAL_MAX];
+    unsigned n = knit__ring_take(&x->ring, got, div, max);
+    if (n == 0)
+        return NULL;
+    adopt(w, got[0]);
+    for (unsigned i = 1; i < n; i++)
+        adopt_queued(w, got[i]);
+    if (x != w) {
+        atomic_fetch_add_explicit(&x->stolen, n, memory_order_relaxed);
+        w->steals += n;
+    }
+    return got[0];
 }
 
 static int64_t monotonic_ns(void)
@@ -142,6 +212,12 @@ static int64_t monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Tasks on @x's newq (a hint without the rt lock). */
+static uint64_t nnew(struct knit_worker *x)
+{
+    return atomic_load_explicit(&x->nnew, memory_order_relaxed);
+}
+
 /* The fullest newq of a worker other than @w, or NULL (rt lock). */
 static struct knit_worker *fullest_other(struct knit_worker *w)
 {
@@ -149,37 +225,68 @@ static struct knit_worker *fullest_other(struct knit_worker *w)
     struct knit_worker *victim = NULL;
     for (int i = 0; i < rt->nworkers; i++) {
         struct knit_worker *x = &rt->workers[i];
-        if (x != w && x->nnew > 0 && (!victim || x->nnew > victim->nnew))
+        if (x != w && nnew(x) > 0 && (!victim || nnew(x) > nnew(victim)))
             victim = x;
     }
     return victim;
 }
 
+/* The fullest spawn ring of a worker other than @w, or NULL; its
+ * length in *len. */
+static struct knit_worker *fullest_ring(struct knit_worker *w, uint64_t *len)
+{
+    struct knit_rt *rt = w->rt;
+    struct knit_worker *victim = NULL;
+    *len = 0;
+    for (int i = 0; i < rt->nworkers; i++) {
+        struct knit_worker *x = &rt->workers[i];
+        uint64_t n = x != w ? knit__ring_len(&x->ring) : 0;
+        if (n > *len) {
+            victim = x;
+            *len = n;
+        }
+    }
+    return victim;
+}
+
 /*
- * Whether @w may steal from @victim's newq now (rt lock). A long newq,
- * yes: a burst is shared at once. A short one only once its first task
- * has waited STEAL_DELAY_NS there, as @w has seen it (the first look
- * starts the wait; no clock is read on the spawn path): a few tasks
- * spawned together that their own worker starts within microseconds
- * (producers and the consumer of a channel) stay together instead of
- * being pulled apart, which would turn every hand-off between them into
- * a cross-worker wake-up; a busy worker's tasks are still taken after a
+ * Whether @w may steal now from a queue @len long whose oldest task is
+ * named @key (a task id, or a ring index). A long queue, yes: a burst is
+ * shared at once. A short one only once its first task has waited
+ * STEAL_DELAY_NS there, as @w has seen it (the first look starts the
+ * wait; no clock is read on the spawn path): a few tasks spawned
+ * together that their own worker starts within microseconds (producers
+ * and the consumer of a channel) stay together instead of being pulled
+ * apart, which would turn every hand-off between them into a
+ * cross-worker wake-up; a busy worker's tasks are still taken after a
  * short wait. Go's stealer holds back in the same way before taking a
  * running P's runnext. The manual clock steals at once (tests).
  */
-static bool steal_due(struct knit_worker *w, struct knit_worker *victim)
+static bool steal_due(struct knit_worker *w, uint64_t len, uint64_t key)
 {
-    if (victim->nnew >= STEAL_BURST || w->rt->manual)
+    if (len >= STEAL_BURST || w->rt->manual)
         return true;
-    const struct knit_task *head =
-        knit_container_of(victim->newq.next, struct knit_task, run_link);
     int64_t now = monotonic_ns();
-    if (w->steal_seen != head->id) {
-        w->steal_seen = head->id;
+    if (w->steal_seen != key) {
+        w->steal_seen = key;
         w->steal_seen_at = now;
         return false;
     }
     return now - w->steal_seen_at >= STEAL_DELAY_NS;
+}
+
+/* The key steal_due knows a newq's oldest task by (rt lock). */
+static uint64_t newq_key(struct knit_worker *x)
+{
+    return knit_container_of(x->newq.next, struct knit_task, run_link)->id;
+}
+
+/* ...and a ring's: its head index with the worker's id in the top bit
+ * pattern, never a task id (those stay below 2^63). */
+static uint64_t ring_key(struct knit_worker *x)
+{
+    return UINT64_C(1) << 63 | (uint64_t)x->id << 48 |
+           (knit__ring_head(&x->ring) & ((UINT64_C(1) << 48) - 1));
 }
 
 /* Takes half (rounded up, at most STEAL_MAX) of the fullest other newq
@@ -187,28 +294,45 @@ static bool steal_due(struct knit_worker *w, struct knit_worker *victim)
 static struct knit_task *steal_half(struct knit_worker *w)
 {
     struct knit_worker *victim = fullest_other(w);
-    if (!victim || !steal_due(w, victim))
+    if (!victim || !steal_due(w, nnew(victim), newq_key(victim)))
         return NULL;
-    uint64_t n = (victim->nnew + 1) / 2;
+    uint64_t n = (nnew(victim) + 1) / 2;
     if (n > STEAL_MAX)
         n = STEAL_MAX;
-    victim->stolen += n;
+    atomic_fetch_add_explicit(&victim->stolen, n, memory_order_relaxed);
     w->steals += n;
     return take_batch(w, victim, n);
 }
 
-/*
- * A task not yet started, for @w: off its own newq first, a batch of up
- * to TAKE_MAX (a quarter of it, at least one, so that most of a burst
- * stays stealable), else a steal. The first task is returned, the rest
- * wait at the back of @w's run queue.
- */
-struct knit_task *knit__newq_take(struct knit_worker *w)
+/* Half (at most STEAL_MAX) of the fullest other ring, if steal_due. */
+static struct knit_task *steal_ring(struct knit_worker *w)
 {
+    uint64_t len;
+    struct knit_worker *victim = fullest_ring(w, &len);
+    if (!victim || !steal_due(w, len, ring_key(victim)))
+        return NULL;
+    return ring_batch(w, victim, 2, STEAL_MAX);
+}
+
+/* Some newq holds a task (a hint without the rt lock). */
+static bool any_newq(const struct knit_rt *rt)
+{
+    for (int i = 0; i < rt->nworkers; i++)
+        if (nnew(&rt->workers[i]) > 0)
+            return true;
+    return false;
+}
+
+/* From the newqs, under the rt lock: a batch of @w's own (TAKE_MAX, a
+ * quarter, at least one), else a steal; NULL when none is due. */
+static struct knit_task *newq_take_locked(struct knit_worker *w)
+{
+    if (!any_newq(w->rt))
+        return NULL;
     struct knit_task *t;
     knit__lock(w);
-    if (w->nnew > 0) {
-        uint64_t n = (w->nnew + 3) / 4;
+    if (nnew(w) > 0) {
+        uint64_t n = (nnew(w) + 3) / 4;
         t = take_batch(w, w, n < TAKE_MAX ? n : TAKE_MAX);
     } else {
         t = steal_half(w);
@@ -217,22 +341,42 @@ struct knit_task *knit__newq_take(struct knit_worker *w)
     return t;
 }
 
-uint64_t knit__nlive(struct knit_rt *rt)
+/*
+ * A task not yet started, for @w: off its own ring first (a batch as for
+ * the newq), then the newqs, then another's ring; the newqs first when
+ * @newq_first (now and then, so that the ring cannot starve them). The
+ * first task is returned, the rest wait at the back of @w's run queue.
+ */
+struct knit_task *knit__newq_take(struct knit_worker *w, bool newq_first)
 {
-    /* Every task counted ended here was counted spawned in rt->nlive
-     * before (its spawn happened before it ran), so this never wraps;
-     * an end counted after the loop read its worker only makes it high. */
-    uint64_t ended = 0;
-    for (int i = 0; i < rt->nworkers; i++)
-        ended += atomic_load(&rt->workers[i].nended_fast);
-    return rt->nlive - ended;
+    struct knit_task *t = NULL;
+    if (newq_first)
+        t = newq_take_locked(w);
+    if (!t)
+        t = ring_batch(w, w, 4, TAKE_MAX);
+    if (!t && !newq_first)
+        t = newq_take_locked(w);
+    if (!t)
+        t = steal_ring(w);
+    return t;
 }
 
-/* Any newq holds a task (rt lock). */
-static bool any_new(const struct knit_rt *rt)
+uint64_t knit__nlive(struct knit_rt *rt)
+{
+    uint64_t ended = 0, spawned = 0;
+    for (int i = 0; i < rt->nworkers; i++)
+        ended += atomic_load(&rt->workers[i].nended);
+    for (int i = 0; i < rt->nworkers; i++)
+        spawned += atomic_load(&rt->workers[i].nspawned);
+    return spawned - ended;
+}
+
+/* Any newq or ring holds a task (rt lock, for the newqs). */
+static bool any_new(struct knit_rt *rt)
 {
     for (int i = 0; i < rt->nworkers; i++)
-        if (rt->workers[i].nnew > 0)
+        if (nnew(&rt->workers[i]) > 0 ||
+            knit__ring_len(&rt->workers[i].ring) > 0)
             return true;
     return false;
 }
@@ -241,10 +385,31 @@ static bool any_new(const struct knit_rt *rt)
  * or one it may steal (steal_due). */
 static bool new_for(struct knit_worker *w)
 {
-    if (w->nnew > 0)
+    if (nnew(w) > 0 || knit__ring_len(&w->ring) > 0)
         return true;
     struct knit_worker *victim = fullest_other(w);
-    return victim && steal_due(w, victim);
+    if (victim && steal_due(w, nnew(victim), newq_key(victim)))
+        return true;
+    uint64_t len;
+    victim = fullest_ring(w, &len);
+    return victim && steal_due(w, len, ring_key(victim));
+}
+
+/* Marks @w idle (rt lock); seq_cst, before it looks for work. */
+static void mark_idle(struct knit_worker *w)
+{
+    if (!w->idle) {
+        w->idle = true;
+        atomic_fetch_add(&w->rt->nidle, 1);
+    }
+}
+
+static void unmark_idle(struct knit_worker *w)
+{
+    if (w->idle) {
+        w->idle = false;
+        atomic_fetch_sub(&w->rt->nidle, 1);
+    }
 }
 
 /* The loop has something to do (rt lock): main has ended and either
@@ -264,11 +429,13 @@ bool knit__idle_enter(struct knit_worker *w, bool *steal_soon)
 {
     struct knit_rt *rt = w->rt;
     knit__lock(w);
+    /* Marked, then the look: a spawn that pushes after the look sees
+     * the mark (see the top). */
+    bool was_idle = w->idle;
+    mark_idle(w);
     bool work = new_for(w) || loop_due(rt);
-    if (!work && !w->idle) {
-        w->idle = true;
-        rt->nidle++;
-    }
+    if (work && !was_idle)
+        unmark_idle(w);
     /* Tasks it may steal once they have waited: come back for them. */
     *steal_soon = !work && any_new(rt);
     knit__unlock(w);
@@ -278,10 +445,7 @@ bool knit__idle_enter(struct knit_worker *w, bool *steal_soon)
 void knit__idle_leave(struct knit_worker *w)
 {
     knit__lock(w);
-    if (w->idle) {
-        w->idle = false;
-        w->rt->nidle--;
-    }
+    unmark_idle(w);
     knit__unlock(w);
 }
 
@@ -293,8 +457,7 @@ static int wake_stale(struct knit_rt *rt)
     for (int i = 0; i < rt->nworkers; i++) {
         struct knit_worker *x = &rt->workers[i];
         if (x->idle && x->idle_epoch != rt->idle_epoch) {
-            x->idle = false;
-            rt->nidle--;
+            unmark_idle(x);
             x->io.ops->wake(&x->io);
             n++;
         }
@@ -319,6 +482,9 @@ bool knit__manual_idle(struct knit_worker *w, int64_t next_timer)
     bool moved = false;
     knit__lock(w);
     w->next_timer = next_timer;
+    /* Marked before the look, as in knit__idle_enter; the caller leaves
+     * idle after its next poll either way. */
+    mark_idle(w);
     if (any_new(rt) || loop_due(rt)) {
         knit__unlock(w);
         return true; /* not idle: go round the loop again */
@@ -328,11 +494,8 @@ bool knit__manual_idle(struct knit_worker *w, int64_t next_timer)
         rt->idle_epoch++;
     }
     w->idle_epoch = rt->idle_epoch; /* it polled just before this */
-    if (!w->idle) {
-        w->idle = true;
-        rt->nidle++;
-    }
-    if (rt->nidle == rt->nworkers && rt->blocking_inflight == 0 &&
+    if (atomic_load(&rt->nidle) == rt->nworkers &&
+        rt->blocking_inflight == 0 &&
         wake_stale(rt) == 0) {
         int64_t min = -1;
         bool inflight = false;

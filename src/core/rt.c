@@ -183,7 +183,13 @@ static int worker_init(struct knit_worker *w, struct knit_rt *rt, int id)
     knit__stack_pool_init(&w->stacks);
     knit__clock_refresh(w);
     knit__wheel_init(&w->wheel, w->now);
-    return knit__io_init(&w->io, &rt->cfg);
+    int err = knit__ring_init(&w->ring);
+    if (err)
+        return err;
+    err = knit__io_init(&w->io, &rt->cfg);
+    if (err)
+        knit__ring_fini(&w->ring);
+    return err;
 }
 
 /*
@@ -259,14 +265,14 @@ static void worker_fini(struct knit_worker *w)
     while (!knit_list_is_empty(&w->tasks)) {
         struct knit_task *t =
             knit_container_of(w->tasks.next, struct knit_task, all_link);
-        t->poke_pending = false;
-        atomic_store(&t->rel, KNIT_REL_RELEASED);
-        knit__task_free(t);
+        atomic_store(&t->refs, 1); /* whatever held the others is gone */
+        knit__task_unref(t);
     }
     knit__task_cache_fini(w);
     knit__signal_fini(w);
     knit__remote_quiesce(w);
     knit__io_fini(&w->io);
+    knit__ring_fini(&w->ring);
     knit__stack_pool_fini(&w->stacks);
 }
 
@@ -443,10 +449,11 @@ int knit_rt_stats(knit_stats *out)
     out->workers = rt->nworkers;
     out->io_backend = w->io.ops->name;
     knit__lock(w);
-    out->tasks_spawned = rt->spawned;
+    for (int i = 0; i < rt->nworkers; i++)
+        out->tasks_spawned += atomic_load(&rt->workers[i].nspawned);
     out->tasks_alive = knit__nlive(rt);
     out->steals = w->steals;
-    out->stolen = w->stolen;
+    out->stolen = atomic_load(&w->stolen);
     knit__unlock(w);
     out->worker = w->id;
     out->switches = w->ticks;
@@ -505,9 +512,10 @@ static const char *state_name(const struct knit_task *t)
 }
 
 /* Prints @w's tasks, one line each (rt lock with several workers). */
-static void dump_worker(FILE *out, const struct knit_worker *w, bool only_live)
+static void dump_worker(FILE *out, struct knit_worker *w, bool only_live)
 {
     struct knit_list *it;
+    knit__books_lock(w);
     knit_list_for_each(it, &w->tasks)
     {
         const struct knit_task *t =
@@ -525,8 +533,9 @@ static void dump_worker(FILE *out, const struct knit_worker *w, bool only_live)
             fputs(" (a blocking job)", out);
         if (knit__task_ended(t))
             fprintf(out, ", result %d, not joined", t->result);
-        fprintf(out, " [worker %d]\n", t->worker->id);
+        fprintf(out, " [worker %d]\n", knit__task_worker_peek(t)->id);
     }
+    knit__books_unlock(w);
 }
 
 void knit_dump(FILE *out)

@@ -88,9 +88,6 @@ static inline void runq_push(struct knit_worker *w, struct knit_task *t)
 
 static bool attach_stack(struct knit_worker *w, struct knit_task *t);
 
-/* Several workers: the queue of tasks not yet started (newq.c). */
-struct knit_task *knit__newq_take(struct knit_worker *w);
-
 /*
  * Takes the next task to run off the run queue (then, with several
  * workers, off the newq, its own or another's), giving a task that runs
@@ -109,7 +106,7 @@ static inline struct knit_task *runq_pop(struct knit_worker *w)
             n->next->prev = &w->runq;
             t = knit_container_of(n, struct knit_task, run_link);
             t->queued = false;
-        } else if (!w->shared || !(t = knit__newq_take(w))) {
+        } else if (!w->shared || !(t = knit__newq_take(w, false))) {
             return NULL;
         }
         if (knit_likely(t->stack.lo != NULL) || attach_stack(w, t))
@@ -338,15 +335,15 @@ static void give_up_stack(struct knit_worker *w, struct knit_task *t)
 /*
  * The end of an ordinary task (no group, not main) without the runtime
  * lock, several workers. Three hand-shakes replace it:
- *   - the count: nended_fast is bumped (seq_cst) before main_done is read
+ *   - the count: nended is bumped (seq_cst) before main_done is read
  *     (seq_cst); main's end sets main_done before it sums the counts
  *     (knit__nlive), so one of the two sees the other and the last end
  *     still wakes every worker;
  *   - the joiner: an exchange on t->jw; a joiner registered before it
  *     (KNIT_JW_WAITING) is woken under the lock, if its join was not
  *     cancelled meanwhile (the cancel hook clears t->joiner under it);
- *   - the struct: knit__task_let_go, after which @t is not touched unless
- *     it is this side's to free.
+ *   - the struct: the worker drops its reference (knit__task_unref),
+ *     after which @t is not touched.
  * A scope fired by another worker meanwhile posts a poke that finds the
  * task DONE under the lock and does nothing (scope.c).
  */
@@ -356,7 +353,7 @@ static void end_unlocked(struct knit_worker *w, struct knit_task *t, int r)
     knit__locals_run_dtors(t);
     t->result = r; /* (t->waiter is NULL: it runs) */
     knit__task_set_state(t, KNIT_TASK_DONE);
-    atomic_fetch_add(&w->nended_fast, 1);
+    knit__count_end(w);
     bool last = atomic_load(&rt->main_done);
     if (atomic_exchange(&t->jw, KNIT_JW_ENDED) == KNIT_JW_WAITING) {
         knit__lock(w);
@@ -369,8 +366,7 @@ static void end_unlocked(struct knit_worker *w, struct knit_task *t, int r)
         knit__unlock(w);
     }
     give_up_stack(w, t);
-    if (knit__task_let_go(t))
-        KNIT_LOCKED_VOID(knit__task_free_let_go(t));
+    knit__task_unref(t);
     if (last) {
         knit__lock(w);
         if (knit__nlive(rt) == 0)
@@ -394,7 +390,7 @@ static KNIT_NORETURN void task_entry(void *arg)
     if (knit_unlikely(!knit__stack_bottom_ok(&t->stack)))
         knit__overflow_report(t);
     /* No longer running for the stall monitor before the struct may be
-     * freed (its hazard protocol in knit__task_free relies on that). */
+     * freed (its hazard protocol in task_free_now relies on that). */
     publish(w, NULL);
     /* After the end, a joiner on another worker may free @t at once, so
      * the switch below saves this dying context in the worker's scratch
@@ -406,8 +402,7 @@ static KNIT_NORETURN void task_entry(void *arg)
         knit__lock(w);
         complete(t, r);
         give_up_stack(w, t);
-        if (knit__task_let_go(t)) /* freed (joined, detached) already */
-            knit__task_free_let_go(t);
+        knit__task_unref(t);
         knit__unlock(w);
     }
     /* Straight to the next runnable task (often the joiner complete()
@@ -435,8 +430,7 @@ static void complete(struct knit_task *t, int result)
     knit__task_set_state(t, KNIT_TASK_DONE);
     t->waiter = NULL;
     atomic_store(&t->jw, KNIT_JW_ENDED);
-    w->nlive--;
-    rt->nlive--;
+    knit__count_end(w);
     if (t == rt->main) {
         rt->main_result = result;
         atomic_store(&rt->main_done, true);
@@ -467,8 +461,7 @@ static void release(struct knit_worker *w, struct knit_task *t)
         __tsan_destroy_fiber(t->fiber.tsan);
     t->fiber.tsan = NULL;
 #endif
-    if (knit__task_let_go(t)) /* freed (joined, detached) already */
-        knit__task_free_let_go(t);
+    knit__task_unref(t); /* the worker's reference */
 }
 
 void knit__task_finish_unstarted(struct knit_task *t, int result)
@@ -493,10 +486,18 @@ void knit__task_end(struct knit_task *t, int result)
     knit__unlock(self);
 }
 
-/* Gives the NEW task @t its stack and context; on failure ends it. */
+/* Gives the NEW task @t its stack and context; on failure ends it, and
+ * so it does a task cancelled before it started (a cancel leaves a task
+ * on a spawn ring for whoever takes it: task.c). */
 static KNIT_NOINLINE bool attach_stack(struct knit_worker *w,
                                        struct knit_task *t)
 {
+    if (knit_unlikely(atomic_load_explicit(&t->root.err,
+                                           memory_order_relaxed) ==
+                      -ECANCELED)) {
+        knit__task_end(t, -ECANCELED);
+        return false;
+    }
     if (knit__stack_alloc(&w->stacks, t->stack.size, &t->stack) != 0) {
         knit__task_end(t, -ENOMEM);
         return false;
@@ -551,9 +552,14 @@ void knit__clock_refresh(struct knit_worker *w)
 }
 
 /* Fires due timers under the runtime lock (their callbacks wake
- * waiters and fire scopes, which other workers' tasks may claim). */
+ * waiters and fire scopes, which other workers' tasks may claim); with
+ * none armed, only moves the wheel's time, which is the worker's own. */
 static void timers_advance(struct knit_worker *w)
 {
+    if (w->wheel.armed == 0) {
+        knit__wheel_advance(&w->wheel, w->now);
+        return;
+    }
     knit__lock(w);
     knit__wheel_advance(&w->wheel, w->now);
     knit__unlock(w);
@@ -571,6 +577,10 @@ static void io_poll_leave(struct knit_worker *w, int64_t timeout,
         knit__remote_pending(w))
         timeout = 0;
     w->io.ops->poll(&w->io, timeout);
+    /* An empty inbox needs no drain (a post after this look signals the
+     * driver, so the next poll returns at once): no lock either. */
+    if (!leave_idle && !knit__remote_pending(w))
+        return;
     knit__lock(w);
     /* Leaving idle and draining in one critical section: a worker that
      * counted this one idle must not see its inbox empty while a task
@@ -594,7 +604,7 @@ static bool finished(struct knit_worker *w)
     if (!atomic_load_explicit(&rt->main_done, memory_order_relaxed))
         return false;
     if (!rt->shared)
-        return w->nlive == 0;
+        return knit__nlive(rt) == 0;
     knit__lock(w);
     bool done = knit__nlive(rt) == 0;
     knit__unlock(w);
@@ -683,9 +693,11 @@ static void poll_events(struct knit_worker *w)
 {
     struct knit_rt *rt = w->rt;
     w->lifo_streak = 0;
-    knit__lock(w);
-    knit__remote_drain(w);
-    knit__unlock(w);
+    if (knit__remote_pending(w)) {
+        knit__lock(w);
+        knit__remote_drain(w);
+        knit__unlock(w);
+    }
     if (finished(w))
         return; /* the drain ended the last task (a blocking job): done */
     knit__clock_refresh(w);
@@ -715,7 +727,7 @@ static void poll_events(struct knit_worker *w)
 static struct knit_task *take_new(struct knit_worker *w)
 {
     struct knit_task *t;
-    while ((t = knit__newq_take(w)) != NULL)
+    while ((t = knit__newq_take(w, true)) != NULL)
         if (attach_stack(w, t))
             return t;
     return NULL;

@@ -33,6 +33,7 @@
 #include "core/ctx.h"
 #include "core/list.h"
 #include "core/remote.h"
+#include "core/ring.h"
 #include "core/spin.h"
 #include "core/stack.h"
 #include "core/waitq.h"
@@ -114,9 +115,10 @@ struct knit_task {
      * and PARKED without the lock, others look for NEW or DONE under it:
      * atomic, stored relaxed (knit__task_set_state). */
     _Atomic uint8_t state;
-    /* enum knit_rel: who frees the struct once it has ended (an exchange
-     * by each side decides, see knit__task_let_go). */
-    _Atomic uint8_t rel;
+    /* References to the struct: its worker's until it has ended, the
+     * handle's until it is joined, detached or reaped, and one per poke
+     * in flight. The last knit__task_unref frees it, without a lock. */
+    _Atomic uint8_t refs;
     /* enum knit_jw: the hand-shake of a task's end with its joiner. */
     _Atomic uint8_t jw;
     bool poke_pending; /* poke_remote is posted (rt lock) */
@@ -124,8 +126,8 @@ struct knit_task {
     bool joined;                   /* a join has taken the result */
     bool lazy;                     /* waits for knit_task_start/join */
     int result;                    /* fn's result once DONE */
-    /* On home->tasks until freed (rt lock). Once freed, all_link.next
-     * links it on its home's free lists. */
+    /* On home->tasks until freed (home's books lock). Once freed,
+     * all_link.next links it on its home's free lists. */
     struct knit_list all_link;
     struct knit_worker *home;      /* the worker whose slab it came from */
     struct knit_group_impl *group; /* owning group, or NULL */
@@ -147,17 +149,9 @@ struct knit_task {
     /* Several workers only. */
     struct knit_remote wake_remote; /* readies it from another worker */
     struct knit_remote poke_remote; /* "a scope of yours fired" */
-    bool free_after_poke;           /* freed while poked: the poke frees */
     bool in_newq;                   /* on some worker's newq (rt lock) */
     bool pinned;                    /* knit_spawn_on: never migrates */
     bool is_main;                   /* rt->main: its end ends the run */
-};
-
-/* knit_task.rel */
-enum knit_rel {
-    KNIT_REL_HELD,       /* its worker may still use it (not ended) */
-    KNIT_REL_RELEASED,   /* its worker is done with it */
-    KNIT_REL_FREE_ASKED, /* freed (joined, detached) before that */
 };
 
 /* knit_task.jw */
@@ -175,9 +169,6 @@ struct knit_worker {
      * one byte of the worker it already has, not two dependent loads. */
     bool shared;
     struct knit_list runq;         /* runnable tasks, FIFO */
-    /* Tasks not yet DONE. Exact with one worker; with several, counted
-     * up on a task's home and down where it ended: only rt->nlive is. */
-    uint64_t nlive;
     /* The stack of the task that ended last, freed by the next context
      * that runs (lo NULL: none), and the scratch context that task was
      * switched out into (its struct may be reused at once). */
@@ -205,7 +196,7 @@ struct knit_worker {
     _Atomic(uint64_t) switches_pub;      /* ticks, published */
     _Atomic(struct knit_task *) running; /* current task, published */
     /* The task whose id and name the stall monitor is reading, or NULL: a
-     * hazard pointer that knit__task_free waits on (monitor.c). */
+     * hazard pointer that freeing a task struct waits on (monitor.c). */
     _Atomic(struct knit_task *) inspecting;
     atomic_int inspect_order; /* seq_cst exchanges on it order the two */
     void *altstack;                      /* sigaltstack for overflow reports */
@@ -221,11 +212,9 @@ struct knit_worker {
     bool thread_started;
     uint64_t steal_seen;     /* id of the newq head it waits to steal */
     int64_t steal_seen_at;   /* when it first saw that head (ns) */
-    uint64_t steals;         /* tasks it took from others' newq */
-    /* Tasks that ended on it without the rt lock (task_entry's fast
-     * end); rt->nlive counts them still (knit__nlive). Written by its
-     * thread only, read by any. */
-    _Atomic uint64_t nended_fast;
+    uint64_t steals;         /* tasks it took from others' newq or ring */
+    /* Tasks that ended on it (knit__count_end; knit__nlive sums them). */
+    _Atomic uint64_t nended;
 
     /*
      * Written by other threads: each group on cache lines of its own, so
@@ -242,16 +231,32 @@ struct knit_worker {
     /* Task structs of its slabs that other threads freed (task.c). */
     _Atomic(struct knit_task *) free_remote;
 
+    /* Tasks its thread spawned, not started yet (core/ring.h; its head
+     * and tail are on lines of their own). */
+    struct knit_ring ring;
+
+    /*
+     * Its books: the tasks whose structs came from its slabs, listed from
+     * spawn until freed, under books_lock (knit__books_lock). Written by
+     * its own spawns and by frees on any thread, never under the runtime
+     * lock alone: a spawn and a join take no shared lock.
+     */
+    _Alignas(KNIT_CACHE_LINE) struct knit_spin books_lock;
+    _Atomic(struct knit_worker *) books_holder; /* re-entry: who holds it */
+    unsigned books_depth;                       /* its holder's depth */
+    struct knit_list tasks;      /* tasks it spawned (all_link) */
+    _Atomic uint64_t nspawned;   /* tasks it spawned, ever */
+
     /* Under the rt lock, by any worker. */
     _Alignas(KNIT_CACHE_LINE) struct knit_list newq; /* spawned, not
                                                       * started, stealable */
-    uint64_t nnew;           /* entries on newq */
-    uint64_t stolen;         /* tasks others took from its newq */
+    /* Entries on newq; read without the lock as a hint. */
+    _Atomic uint64_t nnew;
+    _Atomic uint64_t stolen; /* tasks others took from its newq and ring */
     bool idle;               /* parked in its driver, wants a wake */
     int64_t next_timer;      /* manual clock: its next timer when idle */
     uint64_t idle_epoch;     /* manual clock: rt->idle_epoch at its poll */
     uint64_t ticks_at_idle;  /* manual clock: ticks when it last went idle */
-    struct knit_list tasks;  /* tasks it spawned (all_link) */
 };
 
 /* The worker's xorshift64 generator: cfg.seed fixes the sequence, hence
@@ -271,12 +276,12 @@ struct knit_rt {
     struct knit_worker *workers; /* cfg.workers entries */
     int nworkers;
     bool shared; /* nworkers > 1: take rt->lock (see the top) */
-    /* The lock and what nearly every critical section writes, on a line
-     * of their own: taking the lock brings them along. */
+    /* The lock and what its critical sections write, on a line of their
+     * own: taking the lock brings them along. */
     _Alignas(KNIT_CACHE_LINE) struct knit_spin lock; /* core/spin.h */
-    uint64_t nlive;   /* tasks not yet DONE, all workers (rt lock) */
-    uint64_t spawned; /* tasks spawned (rt lock) */
-    int nidle;        /* workers with idle set (rt lock) */
+    /* Workers with idle set: changed under the rt lock, read by spawns
+     * without it (seq_cst: see newq.c). */
+    atomic_int nidle;
     uint64_t idle_epoch; /* manual clock: bumped by a worker that went idle
                           * after running tasks (rt lock) */
     struct knit_task *main; /* the first task */
@@ -359,9 +364,21 @@ static inline void knit__unlock(struct knit_worker *w)
         knit__unlock(knit_lw_);                                                \
     } while (0)
 
+/* Release: a worker that took a NEW task off a ring wrote t->worker
+ * before the task's first state change, and a cancel that reads any
+ * state but NEW (acquire) may then read t->worker (task.c). A plain
+ * store on x86. */
 static inline void knit__task_set_state(struct knit_task *t, int state)
 {
-    atomic_store_explicit(&t->state, (uint8_t)state, memory_order_relaxed);
+    atomic_store_explicit(&t->state, (uint8_t)state, memory_order_release);
+}
+
+/* t->worker read by a thread that may race with a worker taking @t off
+ * a spawn ring (a dump of every task). */
+static inline struct knit_worker *
+knit__task_worker_peek(const struct knit_task *t)
+{
+    return __atomic_load_n(&t->worker, __ATOMIC_RELAXED);
 }
 
 /* The running task @cur, parked or queued, gives up the CPU (sched.c);
@@ -608,7 +625,12 @@ void knit__task_poke(struct knit_task *t);
 /* Task lifecycle pieces shared by task.c, sched.c and group.c. */
 struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
                               knit_fn fn, void *arg);
-void knit__task_free(struct knit_task *t);
+/* Drops one reference to @t (its worker's, its handle's or a poke's):
+ * the last one frees the struct. Any thread, any lock or none. */
+void knit__task_unref(struct knit_task *t);
+/* Takes a reference for a poke, unless the last one was dropped
+ * already (@t is then being freed: it has ended). */
+bool knit__task_try_ref(struct knit_task *t);
 void knit__group_task_done(struct knit_task *t);
 void knit__task_prepare(struct knit_task *t);     /* context for first run */
 void knit__task_enqueue_new(struct knit_task *t); /* queue a NEW task */
@@ -631,7 +653,9 @@ void knit__cancel_all(struct knit_worker *w); /* shutdown */
 
 /* Several workers (newq.c; all under no lock unless said). */
 void knit__newq_push(struct knit_task *t);             /* a NEW task */
-struct knit_task *knit__newq_take(struct knit_worker *w); /* or steal */
+/* A task not yet started for @w, its own or stolen; the newqs first
+ * when @newq_first. */
+struct knit_task *knit__newq_take(struct knit_worker *w, bool newq_first);
 void knit__wake_idle(struct knit_rt *rt, int n); /* rt lock held */
 /* Clears one idle worker's mark for @self, signalled at its outermost
  * knit__unlock (rt lock held). */
@@ -674,20 +698,56 @@ static inline void knit__sigset_async(sigset_t *set)
 /* Restores what knit_signal_wait changed on @w's thread (net/signal.c). */
 void knit__signal_fini(struct knit_worker *w);
 
-/* Tasks not yet DONE in the whole runtime (rt lock): rt->nlive less the
- * ends counted without the lock. Read after main_done by a fast end, it
- * never undercounts: see task_entry. */
+/*
+ * Tasks not yet DONE in the whole runtime, no lock needed: the workers'
+ * spawn counts less their end counts. The ends are summed first: every
+ * end seen is of a task whose spawn was counted before it ran, so the
+ * spawns summed after include it and the difference never wraps. Read
+ * after main_done by an end, it never undercounts (see end_unlocked).
+ */
 uint64_t knit__nlive(struct knit_rt *rt);
 
-/*
- * The worker lets go of the ended @t: true when whoever frees it (a
- * join, a detach) came first, and @t is now the caller's to free
- * (knit__task_free_let_go, rt lock). The exchange on both sides decides.
- */
-static inline bool knit__task_let_go(struct knit_task *t)
+/* Counts a task's end on @w (seq_cst with several workers: see
+ * end_unlocked). */
+static inline void knit__count_end(struct knit_worker *w)
 {
-    return atomic_exchange(&t->rel, KNIT_REL_RELEASED) ==
-           KNIT_REL_FREE_ASKED;
+    if (w->shared)
+        atomic_fetch_add(&w->nended, 1);
+    else
+        atomic_store_explicit(
+            &w->nended,
+            atomic_load_explicit(&w->nended, memory_order_relaxed) + 1,
+            memory_order_relaxed);
+}
+
+/*
+ * @home's books lock (see struct knit_worker), a no-op with one worker.
+ * Re-entrant for the worker thread that holds it. Innermost: it may be
+ * taken under the runtime lock, never the other way round, and a thread
+ * holding one takes another only under the runtime lock (the walks of
+ * shutdown and group clean-up), so they cannot deadlock.
+ */
+static inline void knit__books_lock(struct knit_worker *home)
+{
+    if (!home->shared)
+        return;
+    struct knit_worker *self = knit__worker();
+    if (self && atomic_load_explicit(&home->books_holder,
+                                     memory_order_relaxed) == self) {
+        home->books_depth++;
+        return;
+    }
+    knit__spin_lock(&home->books_lock);
+    atomic_store_explicit(&home->books_holder, self, memory_order_relaxed);
+    home->books_depth = 1;
+}
+
+static inline void knit__books_unlock(struct knit_worker *home)
+{
+    if (!home->shared || --home->books_depth > 0)
+        return;
+    atomic_store_explicit(&home->books_holder, NULL, memory_order_relaxed);
+    knit__spin_unlock(&home->books_lock);
 }
 
 /*
@@ -706,10 +766,6 @@ static inline bool knit__task_ended(const struct knit_task *t)
     return atomic_load_explicit(&t->jw, memory_order_acquire) ==
            KNIT_JW_ENDED;
 }
-
-/* Frees @t, which knit__task_let_go said is the caller's, unless a poke
- * is still in flight: the poke frees it then (rt lock). */
-void knit__task_free_let_go(struct knit_task *t);
 
 /* Lists the tasks still live after cfg.shutdown_ms on stderr (rt lock). */
 void knit__dump_stuck(struct knit_rt *rt);

@@ -82,18 +82,18 @@ static void poke_run(struct knit_remote *r)
 {
     struct knit_task *t = knit_container_of(r, struct knit_task, poke_remote);
     t->poke_pending = false;
-    if (t->free_after_poke) {
-        knit__task_free(t);
-        return;
-    }
     int err = knit__scope_err(t);
     if (err)
-        interrupt(t, err);
+        interrupt(t, err); /* nothing to do if it has ended meanwhile */
+    knit__task_unref(t);    /* the poke's reference */
 }
 
 void knit__task_poke(struct knit_task *t)
 {
-    if (t->poke_pending || t->state == KNIT_TASK_DONE)
+    /* The poke holds a reference, so that the struct outlives it even if
+     * the task ends and is joined before its worker runs it. */
+    if (t->poke_pending || t->state == KNIT_TASK_DONE ||
+        !knit__task_try_ref(t))
         return;
     t->poke_pending = true;
     knit__remote_post(t->worker, &t->poke_remote, poke_run);

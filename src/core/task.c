@@ -128,29 +128,34 @@ static void task_give_back(struct knit_task *t)
 
 static void task_free_now(struct knit_task *t);
 
-/* Frees @t's struct (rt lock), or leaves that to whoever comes last: a
- * poke still in flight, or its worker if it has not let go of it. */
-void knit__task_free(struct knit_task *t)
+void knit__task_unref(struct knit_task *t)
 {
-    /* With a poke in flight the exchange is left to the poke's own call
-     * (free_let_go marks it); else its worker may not have let go yet,
-     * and then frees it when it does (task_entry). */
-    if (!t->poke_pending &&
-        atomic_exchange(&t->rel, KNIT_REL_FREE_ASKED) != KNIT_REL_RELEASED)
-        return;
-    knit__task_free_let_go(t);
-}
-
-void knit__task_free_let_go(struct knit_task *t)
-{
-    if (knit_unlikely(t->poke_pending)) {
-        t->free_after_poke = true; /* the poke frees it when it runs */
+    if (!t->home->shared) { /* one thread: no atomic read-modify-write */
+        uint8_t left =
+            atomic_load_explicit(&t->refs, memory_order_relaxed) - 1;
+        atomic_store_explicit(&t->refs, left, memory_order_relaxed);
+        if (left == 0)
+            task_free_now(t);
         return;
     }
-    task_free_now(t);
+    /* acq_rel: the last one sees every other holder's writes. */
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        task_free_now(t);
 }
 
-/* Unlists and recycles @t (rt lock). */
+bool knit__task_try_ref(struct knit_task *t)
+{
+    uint8_t n = atomic_load_explicit(&t->refs, memory_order_relaxed);
+    do
+        if (n == 0)
+            return false;
+    while (!atomic_compare_exchange_weak_explicit(
+        &t->refs, &n, n + 1, memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+/* Unlists and recycles @t, whose last reference is gone. No runtime
+ * lock: its home's books lock for the list. */
 static void task_free_now(struct knit_task *t)
 {
     /* The stall monitor may be reading t's id and name right now (it
@@ -166,7 +171,10 @@ static void task_free_now(struct knit_task *t)
         while (atomic_load_explicit(&w->inspecting, memory_order_acquire) == t)
             sched_yield();
     }
-    knit_list_remove(&t->all_link); /* off its home's books */
+    struct knit_worker *home = t->home;
+    knit__books_lock(home);
+    knit_list_remove(&t->all_link);
+    knit__books_unlock(home);
 #ifdef KNIT_ASAN
     free(t);
 #else
@@ -208,6 +216,7 @@ static struct knit_task *task_make(struct knit_worker *w, knit_fn fn,
     if (!t)
         return NULL;
     t->worker = w;
+    atomic_init(&t->refs, 2); /* its worker's and its handle's */
     t->fn = fn;
     t->arg = arg;
     knit__task_set_state(t, KNIT_TASK_NEW);
@@ -218,14 +227,18 @@ static struct knit_task *task_make(struct knit_worker *w, knit_fn fn,
     return t;
 }
 
-/* Lists and counts the task from task_make (rt lock). */
+/* Lists and counts the task from task_make on its home's books (before
+ * it is queued: its end, counted where it runs, must not come first). */
 static void task_account(struct knit_task *t)
 {
     struct knit_worker *home = t->home;
+    knit__books_lock(home);
     knit_list_push_back(&home->tasks, &t->all_link);
-    home->nlive++;
-    t->worker->rt->nlive++;
-    t->worker->rt->spawned++;
+    atomic_store_explicit(
+        &home->nspawned,
+        atomic_load_explicit(&home->nspawned, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    knit__books_unlock(home);
 }
 
 struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
@@ -233,7 +246,7 @@ struct knit_task *knit__task_new_stackless(struct knit_worker *w, knit_fn fn,
 {
     struct knit_task *t = task_make(w, fn, arg);
     if (t)
-        KNIT_LOCKED_VOID(task_account(t));
+        task_account(t);
     return t;
 }
 
@@ -257,14 +270,9 @@ struct knit_task *knit__spawn(struct knit_worker *w, const knit_task_opts *o,
         t->name[sizeof(t->name) - 1] = '\0';
     }
     t->lazy = o && o->lazy;
-    /* One critical section for the books and the queue (the queue's
-     * own lock call nests): a spawn takes the runtime lock once. */
-    struct knit_worker *self = knit__worker();
-    knit__lock(self);
     task_account(t);
     if (!t->lazy)
         knit__task_enqueue_new(t);
-    knit__unlock(self);
     return t;
 }
 
@@ -376,7 +384,8 @@ bool knit__join_register(struct knit_task *t, struct knit_waiter *w)
     return true;
 }
 
-static int join_locked(knit_task *t)
+/* knit_join's misuse checks; the running task. */
+static struct knit_task *join_check(const knit_task *t)
 {
     if (t->joined || t->detached || t->group)
         knit__panic("knit_join on task %llu (\"%s\"), which is joined, "
@@ -387,6 +396,21 @@ static int join_locked(knit_task *t)
         knit__panic("knit_join called outside a task");
     if (t == self)
         knit__panic("a task cannot join itself");
+    return self;
+}
+
+/* Takes the result of the ended @t and gives its handle back. */
+static int join_take(knit_task *t)
+{
+    int r = t->result;
+    t->joined = true;
+    knit__task_unref(t);
+    return r;
+}
+
+static int join_locked(knit_task *t)
+{
+    struct knit_task *self = join_check(t);
     if (!knit__task_ended(t)) {
         if (t->joiner)
             knit__panic("two tasks join task %llu at once",
@@ -403,14 +427,18 @@ static int join_locked(knit_task *t)
                 return err;
         }
     }
-    int r = t->result;
-    t->joined = true;
-    knit__task_free(t);
-    return r;
+    return join_take(t);
 }
 
 int knit_join(knit_task *t)
 {
+    /* A task that has ended is joined without the runtime lock: its
+     * result was stored before t->jw said so, and the struct is freed by
+     * whoever drops the last reference. */
+    if (knit__task_ended(t)) {
+        join_check(t);
+        return join_take(t);
+    }
     return KNIT_LOCKED(join_locked(t));
 }
 
@@ -423,7 +451,7 @@ static void detach_locked(knit_task *t)
     t->detached = true;
     knit_task_start(t);
     /* Now if it has ended, else by its worker when it does. */
-    knit__task_free(t);
+    knit__task_unref(t);
 }
 
 void knit_detach(knit_task *t)
@@ -433,22 +461,34 @@ void knit_detach(knit_task *t)
 
 static void cancel_locked(knit_task *t)
 {
-    if (t->state == KNIT_TASK_DONE)
+    /* Acquire: a state other than NEW means t->worker is settled. */
+    uint8_t st = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (st == KNIT_TASK_DONE)
         return;
     if (t->blocking) {
         knit__blocking_cancel(t);
         return;
     }
-    /* A NEW task that is on a newq, on this worker's run queue or not
-     * started at all (lazy) never ran: it ends now with -ECANCELED and
-     * never runs fn. One that another worker is taking off a newq this
-     * instant sees the error before it would run fn (task_entry). */
-    if (t->state == KNIT_TASK_NEW &&
-        (t->in_newq || !t->worker->rt->shared || t->lazy ||
-         (t->worker == knit__worker() && t->queued))) {
-        t->root.err = -ECANCELED;
-        knit__task_finish_unstarted(t, -ECANCELED);
-        return;
+    if (st == KNIT_TASK_NEW) {
+        /* Never ran, and never will run fn. On a newq, on this worker's
+         * run queue (pinned) or not started at all (lazy): it ends now
+         * with -ECANCELED. */
+        bool shared = knit__worker()->shared;
+        if (t->in_newq || !shared || t->lazy ||
+            (t->pinned && t->worker == knit__worker() && t->queued)) {
+            atomic_store(&t->root.err, -ECANCELED);
+            knit__task_finish_unstarted(t, -ECANCELED);
+            return;
+        }
+        if (!t->pinned) {
+            /* On a spawn ring, which cannot unlink it, or being taken by
+             * a worker this instant: whoever takes it ends it without
+             * running it (attach_stack, task_entry). Its joiner waits
+             * until then; every ring is emptied by its workers. */
+            int none = 0;
+            atomic_compare_exchange_strong(&t->root.err, &none, -ECANCELED);
+            return;
+        }
     }
     knit__scope_fire(&t->root, -ECANCELED);
 }
@@ -461,13 +501,17 @@ void knit_cancel(knit_task *t)
 void knit__cancel_all(struct knit_worker *w)
 {
     struct knit_list *it, *tmp;
+    knit__books_lock(w);
     knit_list_for_each_safe(it, tmp, &w->tasks)
     {
         struct knit_task *t = knit_container_of(it, struct knit_task, all_link);
         /* A NEW task is finished (and maybe freed) on the spot, so the
-         * safe iterator must not look at it again: tmp was read first. */
+         * safe iterator must not look at it again: tmp was read first.
+         * One whose last reference is gone is still listed until its
+         * freer gets this lock: it has ended, and is left alone. */
         cancel_locked(t);
     }
+    knit__books_unlock(w);
 }
 
 knit_task *knit_current(void)

@@ -122,16 +122,19 @@ static void add_to_contexts(struct knit_worker *w, const sigset_t *add)
     knit__lock(w);
     for (int i = 0; i < w->rt->nworkers; i++) {
         struct knit_list *it;
+        knit__books_lock(&w->rt->workers[i]);
         knit_list_for_each(it, &w->rt->workers[i].tasks)
         {
             struct knit_task *t =
                 knit_container_of(it, struct knit_task, all_link);
-            if (t->worker == w && !t->blocking && t->stack.lo &&
+            if (knit__task_worker_peek(t) == w && !t->blocking &&
+                t->stack.lo &&
                 t->state != KNIT_TASK_DONE) {
                 m = &t->fiber.ctx.uc.uc_sigmask;
                 sigorset(m, m, add);
             }
         }
+        knit__books_unlock(&w->rt->workers[i]);
     }
     knit__unlock(w);
 }

@@ -40,6 +40,9 @@
  *                         (the C code before the fix)
  *   -DBUG_UNLOCKED_IDLE   knit__idle_enter looks for work and marks the
  *                         worker idle in two critical sections instead of one
+ *   -DBUG_LOOK_BEFORE_MARK knit__idle_enter looks for work before it marks
+ *                         itself idle (right while spawns took the lock;
+ *                         wrong since they push on rings without it)
  *   -DBUG_NONSTICKY_WAKE  the driver wake is lost unless the worker already
  *                         sleeps in epoll_wait (a condvar-like signal, not the
  *                         eventfd's counter)
@@ -271,6 +274,10 @@ inline post(x, kind, me, was)
  */
 inline lock_drain_unlock(me, leave)
 {
+    if
+    :: !leave && !pending[me] ->
+        skip    /* an empty inbox: no drain, no lock (sched.c) */
+    :: else ->
     atomic {
         rtl == FREE -> rtl = me;
         if
@@ -311,6 +318,7 @@ inline lock_drain_unlock(me, leave)
         fi;
         rtl = FREE
     }
+    fi
 }
 
 /* ---- the pool thread ------------------------------------------------- */
@@ -369,14 +377,12 @@ loop:
             do
             :: x < NT ->
                 if
-                :: ts[x] == T_NEWQ ->
-                    /* NEW on a newq: finished unstarted, on the spot */
-                    newq[tw[x]]??eval(x);
-                    cx[x] = 1;
-                    ts[x] = T_DONE;
-                    assert(!joiner[x]);
-                    complete_count(x == M)
-                :: ts[x] == T_TAKEN || ts[x] == T_RUNNING ||
+                :: ts[x] == T_NEWQ || ts[x] == T_TAKEN ->
+                    /* NEW on a ring (which cannot unlink it) or being
+                     * taken: only its error is set; whoever takes it
+                     * ends it unrun (attach_stack, task_entry) */
+                    cx[x] = 1
+                :: ts[x] == T_RUNNING ||
                    ts[x] == T_PARKED || ts[x] == T_RUNNABLE ->
                     /* started (or being taken): fire its root scope */
                     cx[x] = 1;
@@ -408,7 +414,7 @@ loop:
     :: x < NT ->
         if
         :: cx[x] && !poked[x] && tw[x] != me &&
-           (ts[x] == T_TAKEN || ts[x] == T_RUNNING ||
+           (ts[x] == T_RUNNING ||
             ts[x] == T_PARKED || ts[x] == T_RUNNABLE) ->
             poked[x] = 1;
             post(tw[x], K_POKE, me, was)
@@ -489,18 +495,22 @@ poll_decide:
     };
     /* knit__manual_idle (newq.c) */
 mmove:
-    d_step {
-        rtl == FREE ->
+    /* marked idle first, then the look, as in knit__idle_enter (the
+     * caller leaves idle after its poll if there was work) */
+    atomic {
+        rtl == FREE -> rtl = me;
         ntimer[me] = (me == 0 && tmr);
+        if
+        :: !idle[me] -> idle[me] = 1; nidle++
+        :: else -> skip
+        fi
+    };
+    d_step {
         any_new(work);
         work = work || LOOP_DUE;
         moved = 0;
         if
         :: !work ->
-            if
-            :: !idle[me] -> idle[me] = 1; nidle++
-            :: else -> skip
-            fi;
             if
             :: nidle == NW && binflight == 0 ->
                 inflight = 0;
@@ -531,7 +541,8 @@ mmove:
         block = !(work || moved);
         work = 0;
         moved = 0;
-        inflight = 0
+        inflight = 0;
+        rtl = FREE
     };
     /* if (!knit__manual_idle(..)) io_poll(w, -1) */
 mpoll:
@@ -598,19 +609,44 @@ mleave:
     fi;
     block = !work;
 #else
-    /* knit__idle_enter: look for work and mark idle in one section;
-     * no work: io_poll(w, -1), else io_poll(w, 0) */
+    /* knit__idle_enter, under the lock: mark idle (seq_cst), then look
+     * for work (seq_cst loads of the rings, which spawns push on without
+     * the lock), and unmark if there is some; no work: io_poll(w, -1),
+     * else io_poll(w, 0) */
+#ifdef BUG_LOOK_BEFORE_MARK
+    /* mutant: the look first, as when spawns took the lock */
+    atomic { rtl == FREE -> rtl = me; any_new(work); work = work || LOOP_DUE };
     d_step {
-        rtl == FREE ->
-        any_new(work);
-        work = work || LOOP_DUE;
         if
         :: !work && !idle[me] -> idle[me] = 1; nidle++
         :: else -> skip
         fi;
         check_nidle();
-        block = !work
+        block = !work;
+        rtl = FREE
     };
+#else
+    atomic {
+        rtl == FREE -> rtl = me;
+        pl = idle[me];
+        if
+        :: !idle[me] -> idle[me] = 1; nidle++
+        :: else -> skip
+        fi
+    };
+    d_step {
+        any_new(work);
+        work = work || LOOP_DUE;
+        if
+        :: work && !pl -> idle[me] = 0; nidle--
+        :: else -> skip
+        fi;
+        pl = 0;
+        check_nidle();
+        block = !work;
+        rtl = FREE
+    };
+#endif
 #endif
     /* ---- io_poll ---- */
 #ifndef NO_PENDING_CHECK
@@ -669,9 +705,10 @@ pop:
         fi
     };
 take_new:
-    /* knit__newq_take: own newq, else steal half of the fullest other */
+    /* knit__newq_take: own ring, else steal half of the fullest other;
+     * each a compare-and-swap on the ring's head, no lock (the model has
+     * no newq under the lock: every spawn is a worker's own) */
     atomic {
-        rtl == FREE ->
         t = NONE;
         if
         :: len(newq[me]) == 0 ->
@@ -739,28 +776,15 @@ exec_task:
 step:
     if
     :: pc[t] == 0 ->
-        /* M spawns C, C spawns L: knit__spawn + knit__newq_push */
+        /* M spawns C, C spawns L: knit__spawn + knit__newq_push, a push
+         * on the spawner's own ring: no lock, the tail stored seq_cst
+         * (the spawn count is bumped before, under the books lock) */
         atomic {
-            rtl == FREE ->
             x = (t == M -> C : L);
             nlive++;
             ts[x] = T_NEWQ;
             tw[x] = me;
             newq[me]!x;
-#ifndef BUG_NO_WAKE_ON_PUSH
-            /* knit__wake_one_later: the idle mark is cleared here, the
-             * driver is signalled after the unlock (next step) */
-            if
-            :: nidle > 0 ->
-                i = 0;
-                do
-                :: idle[i] -> idle[i] = 0; nidle--; wlater = i; break
-                :: else -> i++
-                od;
-                i = 0
-            :: else -> skip
-            fi;
-#endif
             pc[t] = 1;
             x = 0;
             /* main may then keep the CPU until C has started elsewhere
@@ -774,6 +798,43 @@ step:
 #endif
             skip
         };
+        /* ring_pushed (newq.c): rt->nidle (seq_cst), then the ring's
+         * length: a worker is woken only for a push that made the ring
+         * non-empty (or for any, on the manual clock) */
+        was = nidle > 0;
+        atomic {
+            if
+#ifdef MANUAL
+            :: was -> skip
+#else
+            :: was && len(newq[me]) == 1 -> skip
+#endif
+            :: else -> was = 0
+            fi
+        };
+#ifndef BUG_NO_WAKE_ON_PUSH
+        /* knit__wake_one_later under the lock: the first idle worker's
+         * mark is cleared, its driver signalled after the unlock */
+        if
+        :: was ->
+            atomic {
+                rtl == FREE ->
+                i = 0;
+                do
+                :: i == NW -> break
+                :: i < NW ->
+                    if
+                    :: idle[i] -> idle[i] = 0; nidle--; wlater = i; i = NW
+                    :: else -> i++
+                    fi
+                od;
+                i = 0;
+                was = 0
+            }
+        :: else -> skip
+        fi;
+#endif
+        was = 0;
         /* knit__unlock -> knit__wake_flush: write(evfd) outside the lock */
         atomic {
             if

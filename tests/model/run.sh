@@ -151,6 +151,7 @@ check mutant-manual-idle-split fail "-DMANUAL -DBUG_MANUAL_IDLE_SPLIT" "$fast $s
 check park2-abandon pass "-DABANDON" "$fast $safe" "-m100000"
 check mutant-abandon-not-due fail "-DABANDON -DBUG_ABANDON_NOT_DUE" "$fast $safe" "-m100000"
 check mutant-unlocked-idle fail "-DBUG_UNLOCKED_IDLE" "$fast $safe" "-m100000"
+check mutant-look-before-mark fail "-DBUG_LOOK_BEFORE_MARK" "$fast $safe" "-m100000"
 check mutant-nonsticky-wake fail "-DBUG_NONSTICKY_WAKE" "$fast $safe" "-m100000"
 check mutant-no-wake-on-push fail "-DBUG_NO_WAKE_ON_PUSH" "$fast $safe" "-m100000"
 check mutant-wake-if-nonempty fail "-DBUG_WAKE_IF_NONEMPTY" "$fast $safe" "-m100000"
@@ -162,7 +163,7 @@ wait "$lane"
 status=0
 for d in park2-safety park2-liveness park2-no-pending-check park3-safety \
          park2-manual mutant-manual-idle-split park2-abandon \
-         mutant-abandon-not-due mutant-unlocked-idle \
+         mutant-abandon-not-due mutant-unlocked-idle mutant-look-before-mark \
          mutant-nonsticky-wake mutant-no-wake-on-push \
          mutant-wake-if-nonempty mutant-fast-end-no-recheck \
          mutant-unlocked-idle-liveness; do

@@ -56,6 +56,7 @@ static uint64_t busy_tasks(struct knit_rt *rt, const struct knit_task *self)
     uint64_t waiting = 0;
     for (int i = 0; i < rt->nworkers; i++) {
         struct knit_list *it;
+        knit__books_lock(&rt->workers[i]); /* the list's own lock */
         knit_list_for_each(it, &rt->workers[i].tasks)
         {
             const struct knit_task *t =
@@ -64,6 +65,7 @@ static uint64_t busy_tasks(struct knit_rt *rt, const struct knit_task *self)
                 (t->waiter || (t->lazy && t->state == KNIT_TASK_NEW)))
                 waiting++;
         }
+        knit__books_unlock(&rt->workers[i]);
     }
     return knit__nlive(rt) - 1 - waiting; /* live ones bar self, not waiting */
 }
