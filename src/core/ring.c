@@ -1,23 +1,73 @@
 // SPDX-License-Identifier: MIT
 /*
- * The spawn ring (see ring.h): push, grow, take.
+ * The spawn ring (see ring.h): push, grow, take, and the buffer cache.
  */
 #include "core/ring.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
 
+/*
+ * Buffers outlive their runtime in a small process-wide cache, as task
+ * slabs do (task.c): a program that runs knit_run repeatedly (tests,
+ * benchmarks) would otherwise grow every ring again through fresh
+ * memory, whose first touches are page faults (a burst of a million
+ * spawns: 8 MiB, 6.0-6.5 M tasks/s in spawn_join_mt with a fresh
+ * buffer per run against 8-10 M with the cache; bench/RESULTS.md).
+ */
+#define BUF_CACHE_MAX 8
+static struct knit_ring_buf *buf_cache[BUF_CACHE_MAX];
+static pthread_mutex_t buf_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A buffer of at least @slots slots: the smallest cached one that is
+ * big enough, else a new one of exactly @slots. */
 static struct knit_ring_buf *buf_new(uint64_t slots)
 {
-    struct knit_ring_buf *b = knit__malloc(
-        sizeof(*b) + slots * sizeof(_Atomic(struct knit_task *)));
-    if (!b)
-        return NULL;
-    b->mask = slots - 1;
+    struct knit_ring_buf *b = NULL;
+    pthread_mutex_lock(&buf_cache_lock);
+    int best = -1;
+    for (int i = 0; i < BUF_CACHE_MAX; i++)
+        if (buf_cache[i] && buf_cache[i]->mask + 1 >= slots &&
+            (best < 0 || buf_cache[i]->mask < buf_cache[best]->mask))
+            best = i;
+    if (best >= 0) {
+        b = buf_cache[best];
+        buf_cache[best] = NULL;
+    }
+    pthread_mutex_unlock(&buf_cache_lock);
+    if (!b) {
+        b = knit__malloc(sizeof(*b) +
+                         slots * sizeof(_Atomic(struct knit_task *)));
+        if (!b)
+            return NULL;
+        b->mask = slots - 1;
+    }
     b->older = NULL;
     return b;
+}
+
+/* Keeps @b in the cache in place of an empty entry or a smaller buffer;
+ * frees whatever is left over. */
+static void buf_release(struct knit_ring_buf *b)
+{
+    pthread_mutex_lock(&buf_cache_lock);
+    int slot = -1;
+    for (int i = 0; i < BUF_CACHE_MAX && slot < 0; i++)
+        if (!buf_cache[i])
+            slot = i;
+    for (int i = 0; i < BUF_CACHE_MAX && slot < 0; i++)
+        if (buf_cache[i]->mask < b->mask)
+            slot = i;
+    struct knit_ring_buf *out = b;
+    if (slot >= 0) {
+        out = buf_cache[slot];
+        buf_cache[slot] = b;
+    }
+    pthread_mutex_unlock(&buf_cache_lock);
+    free(out);
 }
 
 int knit__ring_init(struct knit_ring *r)
@@ -37,7 +87,7 @@ void knit__ring_fini(struct knit_ring *r)
     struct knit_ring_buf *b = atomic_load(&r->buf);
     while (b) {
         struct knit_ring_buf *older = b->older;
-        free(b);
+        buf_release(b);
         b = older;
     }
     atomic_store(&r->buf, NULL);

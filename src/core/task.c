@@ -72,6 +72,23 @@ static void slab_release(struct task_slab *slab)
 }
 #endif
 
+#ifndef KNIT_ASAN
+/*
+ * Asks for the lines of @t, the next struct a spawn will fill, in the
+ * exclusive state now: a recycled struct is cold (its last writer was
+ * the worker that ran it, long ago), and otherwise the next spawn's
+ * memset stalls on six misses in a row. A/B on spawn_join (one and two
+ * workers): 12-14 % and 9-10 % more tasks/s (bench/RESULTS.md).
+ */
+static inline void prefetch_for_write(const struct knit_task *t)
+{
+    const char *p = (const char *)t;
+    for (size_t off = 0; off < sizeof(*t); off += KNIT_CACHE_LINE)
+        __builtin_prefetch(p + off, 1, 3);
+    __builtin_prefetch(p + sizeof(*t) - 1, 1, 3);
+}
+#endif
+
 /* A struct for a task spawned on @w's thread (its home). */
 static struct knit_task *task_alloc(struct knit_worker *w)
 {
@@ -96,7 +113,10 @@ static struct knit_task *task_alloc(struct knit_worker *w)
             t = &slab->tasks[i];
         }
     }
-    w->free_tasks = (struct knit_task *)t->all_link.next;
+    struct knit_task *next = (struct knit_task *)t->all_link.next;
+    w->free_tasks = next;
+    if (next)
+        prefetch_for_write(next);
     memset(t, 0, sizeof(*t));
     t->home = w;
     knit_list_init(&t->all_link);
