@@ -533,7 +533,8 @@ static void dump_worker(FILE *out, struct knit_worker *w, bool only_live)
             fputs(" (a blocking job)", out);
         if (knit__task_ended(t))
             fprintf(out, ", result %d, not joined", t->result);
-        fprintf(out, " [worker %d]\n", knit__task_worker_peek(t)->id);
+        const struct knit_worker *runs_on = knit__task_worker_peek(t);
+        fprintf(out, " [worker %d]\n", runs_on->id);
     }
     knit__books_unlock(w);
 }
