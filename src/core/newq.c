@@ -131,18 +131,15 @@ void knit__newq_push(struct knit_task *t)
 {
     struct knit_worker *self = knit__worker();
     if (self && self->rt == t->worker->rt) {
-        t->worker = self;
+        t->worker = self; /* a spawn goes on the spawner's own queue */
         if (knit_likely(knit__ring_push(&self->ring, t))) {
             ring_pushed(self);
             return;
         }
         /* The ring could not grow: the newq takes it. */
     }
-    struct knit_worker *to = self && self->rt == t->worker->rt ? self
-                                                                : t->worker;
     knit__lock(self);
-    t->worker = to;
-    newq_push_locked(self, to, t);
+    newq_push_locked(self, t->worker, t);
     knit__unlock(self);
 }
 
@@ -218,29 +215,24 @@ static uint64_t nnew(struct knit_worker *x)
     return atomic_load_explicit(&x->nnew, memory_order_relaxed);
 }
 
-/* The fullest newq of a worker other than @w, or NULL (rt lock). */
-static struct knit_worker *fullest_other(struct knit_worker *w)
+static uint64_t ring_len(struct knit_worker *x)
 {
-    struct knit_rt *rt = w->rt;
-    struct knit_worker *victim = NULL;
-    for (int i = 0; i < rt->nworkers; i++) {
-        struct knit_worker *x = &rt->workers[i];
-        if (x != w && nnew(x) > 0 && (!victim || nnew(x) > nnew(victim)))
-            victim = x;
-    }
-    return victim;
+    return knit__ring_len(&x->ring);
 }
 
-/* The fullest spawn ring of a worker other than @w, or NULL; its
- * length in *len. */
-static struct knit_worker *fullest_ring(struct knit_worker *w, uint64_t *len)
+/* The worker other than @w whose queue (@len_of: nnew or ring_len) is
+ * the longest, its length in *len; NULL when all are empty (rt lock for
+ * the newqs). */
+static struct knit_worker *fullest(struct knit_worker *w,
+                                   uint64_t (*len_of)(struct knit_worker *),
+                                   uint64_t *len)
 {
     struct knit_rt *rt = w->rt;
     struct knit_worker *victim = NULL;
     *len = 0;
     for (int i = 0; i < rt->nworkers; i++) {
         struct knit_worker *x = &rt->workers[i];
-        uint64_t n = x != w ? knit__ring_len(&x->ring) : 0;
+        uint64_t n = x != w ? len_of(x) : 0;
         if (n > *len) {
             victim = x;
             *len = n;
@@ -281,8 +273,8 @@ static uint64_t newq_key(struct knit_worker *x)
     return knit_container_of(x->newq.next, struct knit_task, run_link)->id;
 }
 
-/* ...and a ring's: its head index with the worker's id in the top bit
- * pattern, never a task id (those stay below 2^63). */
+/* ...and a ring's: its head index, tagged with the worker's id and the
+ * top bit so that it never equals a task id (those stay below 2^63). */
 static uint64_t ring_key(struct knit_worker *x)
 {
     return UINT64_C(1) << 63 | (uint64_t)x->id << 48 |
@@ -293,10 +285,11 @@ static uint64_t ring_key(struct knit_worker *x)
  * for @w as take_batch does, if steal_due (rt lock); else NULL. */
 static struct knit_task *steal_half(struct knit_worker *w)
 {
-    struct knit_worker *victim = fullest_other(w);
-    if (!victim || !steal_due(w, nnew(victim), newq_key(victim)))
+    uint64_t len;
+    struct knit_worker *victim = fullest(w, nnew, &len);
+    if (!victim || !steal_due(w, len, newq_key(victim)))
         return NULL;
-    uint64_t n = (nnew(victim) + 1) / 2;
+    uint64_t n = (len + 1) / 2;
     if (n > STEAL_MAX)
         n = STEAL_MAX;
     atomic_fetch_add_explicit(&victim->stolen, n, memory_order_relaxed);
@@ -308,7 +301,7 @@ static struct knit_task *steal_half(struct knit_worker *w)
 static struct knit_task *steal_ring(struct knit_worker *w)
 {
     uint64_t len;
-    struct knit_worker *victim = fullest_ring(w, &len);
+    struct knit_worker *victim = fullest(w, ring_len, &len);
     if (!victim || !steal_due(w, len, ring_key(victim)))
         return NULL;
     return ring_batch(w, victim, 2, STEAL_MAX);
@@ -375,8 +368,7 @@ uint64_t knit__nlive(struct knit_rt *rt)
 static bool any_new(struct knit_rt *rt)
 {
     for (int i = 0; i < rt->nworkers; i++)
-        if (nnew(&rt->workers[i]) > 0 ||
-            knit__ring_len(&rt->workers[i].ring) > 0)
+        if (nnew(&rt->workers[i]) > 0 || ring_len(&rt->workers[i]) > 0)
             return true;
     return false;
 }
@@ -385,13 +377,13 @@ static bool any_new(struct knit_rt *rt)
  * or one it may steal (steal_due). */
 static bool new_for(struct knit_worker *w)
 {
-    if (nnew(w) > 0 || knit__ring_len(&w->ring) > 0)
-        return true;
-    struct knit_worker *victim = fullest_other(w);
-    if (victim && steal_due(w, nnew(victim), newq_key(victim)))
+    if (nnew(w) > 0 || ring_len(w) > 0)
         return true;
     uint64_t len;
-    victim = fullest_ring(w, &len);
+    struct knit_worker *victim = fullest(w, nnew, &len);
+    if (victim && steal_due(w, len, newq_key(victim)))
+        return true;
+    victim = fullest(w, ring_len, &len);
     return victim && steal_due(w, len, ring_key(victim));
 }
 

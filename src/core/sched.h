@@ -12,10 +12,15 @@
  *     and its fds. Anyone else who makes it runnable posts its wake_remote
  *     to the owner's inbox (knit__ready).
  *   - Everything that tasks of different workers share (wait lists, waiter
- *     claims, primitives' state, groups, joins, task lifecycle, the
- *     queues of tasks not yet started) is read and written under the one
- *     runtime lock, rt->lock (knit__lock). The lock is never held across a
- *     park: knit__park releases it and takes it again when resumed.
+ *     claims, primitives' state, groups, joins that wait, the newqs and
+ *     the idle marks) is read and written under the one runtime lock,
+ *     rt->lock (knit__lock). The lock is never held across a park:
+ *     knit__park releases it and takes it again when resumed.
+ *   - Three things do without it: a worker's spawn ring (core/ring.h,
+ *     lock-free), its books (the list of the task structs it allocated,
+ *     under its own books lock), and a task struct's lifetime (reference
+ *     counts, knit__task_unref), so that a spawn, an ordinary task's end
+ *     and the join of an ended task take no shared lock.
  *   - A scope of a task on another worker is fired by setting its error
  *     and posting the task's poke: the owner does the rest (cancel hooks
  *     touch the owner's wheel and driver).
