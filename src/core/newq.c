@@ -77,14 +77,19 @@ void knit__wake_idle(struct knit_rt *rt, int n)
  * no worker's driver is closed before every worker thread has left its
  * loop, so the target is still there.
  */
+void knit__wake_later(struct knit_worker *self, struct knit_worker *x)
+{
+    struct knit_worker *prev = self->wake_after_unlock;
+    if (knit_unlikely(prev != NULL && prev != x))
+        prev->io.ops->wake(&prev->io); /* one slot: the older one now */
+    self->wake_after_unlock = x;
+}
+
 void knit__wake_one_later(struct knit_worker *self)
 {
     struct knit_worker *x = claim_idle(self->rt);
-    if (!x)
-        return;
-    if (knit_unlikely(self->wake_after_unlock != NULL))
-        self->wake_after_unlock->io.ops->wake(&self->wake_after_unlock->io);
-    self->wake_after_unlock = x;
+    if (x)
+        knit__wake_later(self, x);
 }
 
 void knit__wake_flush(struct knit_worker *w)

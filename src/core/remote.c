@@ -6,7 +6,8 @@
  * worker checks it with one load on every loop iteration, so an empty
  * inbox costs one relaxed load.
  *
- * Wake-ups: only a push onto an empty inbox signals the driver. The
+ * Wake-ups: only a push onto an empty inbox signals the driver (a
+ * poster holding the runtime lock, after its outermost unlock). The
  * worker drains after every poll (a poll may consume the signal), and
  * the drain takes everything pushed until then; a push after the drain
  * finds the inbox empty again and signals. A signal may come after the
@@ -37,8 +38,17 @@ void knit__remote_post(struct knit_worker *w, struct knit_remote *r,
         r->next = head;
     while (!atomic_compare_exchange_weak_explicit(
         &w->inbox, &head, r, memory_order_release, memory_order_relaxed));
-    if (!head)
-        w->io.ops->wake(&w->io);
+    if (!head) {
+        /* A worker holding the runtime lock signals after its outermost
+         * unlock instead: a system call inside the lock makes every other
+         * worker wait for it. Its loop has not ended, so the target's
+         * driver is still open then (see knit__wake_one_later). */
+        struct knit_worker *self = knit__worker();
+        if (self && self->locked > 0 && self->rt == w->rt)
+            knit__wake_later(self, w);
+        else
+            w->io.ops->wake(&w->io);
+    }
     atomic_fetch_sub_explicit(&w->inbox_posters, 1, memory_order_release);
 }
 

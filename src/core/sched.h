@@ -117,8 +117,8 @@ struct knit_task {
      */
     bool queued; /* on a run queue or newq (run_link linked); its worker */
     /* enum knit_task_state. Its worker moves it between RUNNING, RUNNABLE
-     * and PARKED without the lock, others look for NEW or DONE under it:
-     * atomic, stored relaxed (knit__task_set_state). */
+     * and PARKED without the lock, others look for NEW or DONE: atomic,
+     * stored with release (knit__task_set_state). */
     _Atomic uint8_t state;
     /* References to the struct: its worker's until it has ended, the
      * handle's until it is joined, detached or reaped, and one per poke
@@ -126,7 +126,6 @@ struct knit_task {
     _Atomic uint8_t refs;
     /* enum knit_jw: the hand-shake of a task's end with its joiner. */
     _Atomic uint8_t jw;
-    bool poke_pending; /* poke_remote is posted (rt lock) */
     bool detached;                 /* freed when it ends */
     bool joined;                   /* a join has taken the result */
     bool lazy;                     /* waits for knit_task_start/join */
@@ -154,6 +153,11 @@ struct knit_task {
     /* Several workers only. */
     struct knit_remote wake_remote; /* readies it from another worker */
     struct knit_remote poke_remote; /* "a scope of yours fired" */
+    /* poke_remote is posted (rt lock). Not beside joined and detached,
+     * which a join of an ended task reads without the lock while a poke
+     * may still be clearing this: a load the compiler widens over the
+     * three would race. */
+    bool poke_pending;
     bool in_newq;                   /* on some worker's newq (rt lock) */
     bool pinned;                    /* knit_spawn_on: never migrates */
     bool is_main;                   /* rt->main: its end ends the run */
@@ -209,9 +213,10 @@ struct knit_worker {
     void *signals;        /* knit_signal_wait's state (net/signal.c), or NULL */
     /* Several workers only. */
     unsigned locked;         /* knit__lock depth of the running context */
-    /* An idle worker whose mark this one cleared under the lock: its
-     * driver is signalled at the outermost knit__unlock (no system call
-     * is made inside the lock). */
+    /* A worker whose driver this one must signal (an idle worker whose
+     * mark it cleared, or one whose inbox it posted to) under the lock:
+     * signalled at the outermost knit__unlock (no system call is made
+     * inside the lock). */
     struct knit_worker *wake_after_unlock;
     pthread_t thread;        /* workers 1..n-1 */
     bool thread_started;
@@ -662,6 +667,9 @@ void knit__newq_push(struct knit_task *t);             /* a NEW task */
  * when @newq_first. */
 struct knit_task *knit__newq_take(struct knit_worker *w, bool newq_first);
 void knit__wake_idle(struct knit_rt *rt, int n); /* rt lock held */
+/* Signals @x's driver at @self's outermost knit__unlock (rt lock held,
+ * @x a worker of the same runtime). */
+void knit__wake_later(struct knit_worker *self, struct knit_worker *x);
 /* Clears one idle worker's mark for @self, signalled at its outermost
  * knit__unlock (rt lock held). */
 void knit__wake_one_later(struct knit_worker *self);

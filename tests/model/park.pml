@@ -49,6 +49,9 @@
  *   -DBUG_NO_WAKE_ON_PUSH knit__newq_push does not wake an idle worker
  *   -DBUG_WAKE_IF_NONEMPTY knit__remote_post signals the driver for a push
  *                         onto a non-empty inbox instead of an empty one
+ *   -DBUG_DEFERRED_POST_LOST a post made under the rt lock never signals
+ *                         the driver after the unlock (knit__wake_later's
+ *                         slot is dropped)
  *   -DBUG_FAST_END_NO_RECHECK a task's end without the lock (end_unlocked)
  *                         does not look at main_done after counting itself,
  *                         so nobody wakes the workers when it was the last
@@ -217,14 +220,31 @@ inline any_new(res)
 #define LOOP_DUE (main_done && (NLIVE == 0 || !cancelled))
 #endif
 
+/* Writes worker x's eventfd (its driver's wake). */
+inline signal(x)
+{
+#ifdef BUG_NONSTICKY_WAKE
+    atomic {
+        if
+        :: asleep[x] -> evfd[x] = 1
+        :: else -> skip
+        fi
+    }
+#else
+    evfd[x] = 1
+#endif
+}
+
 /*
  * knit__remote_post(x, ...) (remote.c): the compare-and-swap that pushes
  * the request is one step (it also tells whether the inbox was empty);
- * the driver wake, made only by a push onto an empty inbox, is the next.
- * A drain may run between the two (the wake then only costs a poll).
- * @was: a local of the caller, for the CAS's answer.
+ * the driver wake, made only by a push onto an empty inbox, is the next
+ * (post_wake), or, for a worker that holds the rt lock, comes after its
+ * unlock (defer_wake, flush_wake). A drain may run between the push and
+ * the wake (the wake then only costs a poll). @was: a local of the
+ * caller, for the CAS's answer.
  */
-inline post(x, kind, me, was)
+inline post_push(x, kind, was)
 {
     atomic {
         was = pending[x];
@@ -241,18 +261,46 @@ inline post(x, kind, me, was)
      * announced */
     was = !was;
 #endif
+    skip
+}
+
+inline post_wake(x, was)
+{
+    if
+    :: !was -> signal(x)
+    :: else -> skip
+    fi
+}
+
+inline post(x, kind, me, was)
+{
+    post_push(x, kind, was);
+    post_wake(x, was)
+}
+
+/* knit__wake_later: the worker's one deferred wake (wlater, a local of
+ * worker()); an older one for another worker is signalled at once. */
+inline defer_wake(x, was)
+{
+#ifdef BUG_DEFERRED_POST_LOST
+    was = 1;    /* mutant: the deferred wake of a post is dropped */
+#endif
     if
     :: !was ->
-#ifdef BUG_NONSTICKY_WAKE
-        atomic {
-            if
-            :: asleep[x] -> evfd[x] = 1
-            :: else -> skip
-            fi
-        }
-#else
-        evfd[x] = 1
-#endif
+        if
+        :: wlater != NONE && wlater != x -> signal(wlater)
+        :: else -> skip
+        fi;
+        wlater = x
+    :: else -> skip
+    fi
+}
+
+/* knit__unlock -> knit__wake_flush: write(evfd) outside the lock */
+inline flush_wake()
+{
+    if
+    :: wlater != NONE -> signal(wlater); wlater = NONE
     :: else -> skip
     fi
 }
@@ -417,13 +465,15 @@ loop:
            (ts[x] == T_RUNNING ||
             ts[x] == T_PARKED || ts[x] == T_RUNNABLE) ->
             poked[x] = 1;
-            post(tw[x], K_POKE, me, was)
+            post_push(tw[x], K_POKE, was);
+            defer_wake(tw[x], was)
         :: else -> skip
         fi;
         x++
     :: else -> break
     od;
     atomic { x = 0; rtl = FREE };
+    flush_wake();
 #ifdef ABANDON
     /* abandon_due(): others follow rt->abandoned; worker 0 decides when
      * shutdown_left() is 0 (the deadline has passed: any time here) */
@@ -835,22 +885,7 @@ step:
         fi;
 #endif
         was = 0;
-        /* knit__unlock -> knit__wake_flush: write(evfd) outside the lock */
-        atomic {
-            if
-            :: wlater != NONE ->
-#ifdef BUG_NONSTICKY_WAKE
-                if
-                :: asleep[wlater] -> evfd[wlater] = 1
-                :: else -> skip
-                fi;
-#else
-                evfd[wlater] = 1;
-#endif
-                wlater = NONE
-            :: else -> skip
-            fi
-        };
+        flush_wake();
         if
         :: spinw ->
 spinning:   atomic { ts[C] != T_NEWQ -> spinw = 0 }
@@ -928,8 +963,10 @@ spinning:   atomic { ts[C] != T_NEWQ -> spinw = 0 }
         };
         if
         :: postto != NONE ->
-            post(postto, K_WAKE, me, was);
-            atomic { rtl = FREE; postto = NONE }
+            post_push(postto, K_WAKE, was);
+            defer_wake(postto, was);
+            atomic { rtl = FREE; postto = NONE };
+            flush_wake()
         :: else -> skip
         fi;
 fast_last:
@@ -974,8 +1011,11 @@ fast_last:
             :: else -> skip
             fi
         };
-        post(postto, K_WAKE, me, was);
-        atomic { rtl = FREE; postto = NONE; goto switched_away }
+        post_push(postto, K_WAKE, was);
+        defer_wake(postto, was);
+        atomic { rtl = FREE; postto = NONE };
+        flush_wake();
+        goto switched_away
     fi;
 
 switched_away:

@@ -155,6 +155,7 @@ check mutant-look-before-mark fail "-DBUG_LOOK_BEFORE_MARK" "$fast $safe" "-m100
 check mutant-nonsticky-wake fail "-DBUG_NONSTICKY_WAKE" "$fast $safe" "-m100000"
 check mutant-no-wake-on-push fail "-DBUG_NO_WAKE_ON_PUSH" "$fast $safe" "-m100000"
 check mutant-wake-if-nonempty fail "-DBUG_WAKE_IF_NONEMPTY" "$fast $safe" "-m100000"
+check mutant-deferred-post-lost fail "-DBUG_DEFERRED_POST_LOST" "$fast $safe" "-m100000"
 check mutant-fast-end-no-recheck fail "-DBUG_FAST_END_NO_RECHECK" "$fast $safe" "-m100000"
 check mutant-unlocked-idle-liveness fail "-DBUG_UNLOCKED_IDLE" "$fast $live" \
     "-a -f -m200000"
@@ -165,7 +166,8 @@ for d in park2-safety park2-liveness park2-no-pending-check park3-safety \
          park2-manual mutant-manual-idle-split park2-abandon \
          mutant-abandon-not-due mutant-unlocked-idle mutant-look-before-mark \
          mutant-nonsticky-wake mutant-no-wake-on-push \
-         mutant-wake-if-nonempty mutant-fast-end-no-recheck \
+         mutant-wake-if-nonempty mutant-deferred-post-lost \
+         mutant-fast-end-no-recheck \
          mutant-unlocked-idle-liveness; do
     if [ -f "$tmp/$d/report" ]; then
         cat "$tmp/$d/report"
